@@ -1,0 +1,1 @@
+"""The `facetrack` command (installed as the import package `facetrack_cli`)."""

@@ -1,0 +1,197 @@
+"""`facetrack` command line: parses arguments, calls the libraries, reports. Errors are one line, exit 2."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _csv_ints(s: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in s.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {s!r}") from None
+
+
+def cmd_train(a) -> int:
+    from pipnet_model.train import TrainConfig, train
+    cfg = TrainConfig(data=a.data, val=a.val, images=a.images, backbone=a.backbone, out=a.out, epochs=a.epochs,
+                      batch_size=a.batch_size, lr=a.lr, milestones=a.milestones, input_size=a.input_size,
+                      num_nb=a.num_nb, crop_scale=a.crop_scale, seed=a.seed, device=a.device, amp=not a.no_amp,
+                      bf16=a.bf16, pretrained=not a.no_pretrained, pretrained_weights=a.pretrained_weights,
+                      init=a.init, workers=a.workers, threads=a.threads, steps_per_epoch=a.steps_per_epoch,
+                      half_checkpoints=a.half)
+    res = train(cfg, resume=a.resume, log=lambda s: print(s, file=sys.stderr, flush=True))
+    print(json.dumps(res))
+    return 0
+
+
+def cmd_eval(a) -> int:
+    import numpy as np
+
+    from facetrack.landmarks import load_model
+    from pipnet_model.datasets import load_dataset
+    from pipnet_model.inference import evaluate
+    from pipnet_model.metrics import ced_plot, summary
+    ds = load_dataset(a.data, a.images)
+    model = load_model(a.model)
+    nmes, _ = evaluate(model, ds, a.batch_size, a.device)
+    s = summary(nmes, a.threshold)
+    s.update(model=str(a.model), data=a.data, median_nme=float(np.median(nmes)))
+    if a.plot:
+        ced_plot({Path(str(a.model)).stem if a.model != "default" else "facetrack default": nmes}, a.plot,
+                 a.threshold, title=f"CED on {a.data}")
+        s["plot"] = str(a.plot)
+    if a.json:
+        print(json.dumps(s))
+    else:
+        print(f"faces {s['count']}  NME {s['nme'] * 100:.2f}%  FR@{a.threshold:g} {s['fr'] * 100:.2f}%  "
+              f"AUC@{a.threshold:g} {s['auc']:.4f}" + (f"  plot {a.plot}" if a.plot else ""))
+    return 0
+
+
+def cmd_predict(a) -> int:
+    import cv2
+
+    from facetrack.detectors import create_detector
+    from facetrack.draw import draw_landmarks
+    from facetrack.errors import FacetrackError
+    from facetrack.landmarks import LandmarkPredictor
+    img = cv2.imread(str(a.image), cv2.IMREAD_COLOR)
+    if img is None:
+        raise FacetrackError(f"cannot read image {a.image}")
+    det = create_detector(a.detector)
+    dets = det.detect(img)[: a.max_faces]
+    pred = LandmarkPredictor(a.model, a.device, **box_adapter(a.detector))
+    lms, conf = pred.predict(img, [d.box for d in dets]) if dets else ([], [])
+    faces = [{"box": d.box.round(2).tolist(), "det_score": round(d.score, 4),
+              "landmarks": l.round(2).tolist(), "scores": c.round(3).tolist()} for d, l, c in zip(dets, lms, conf)]
+    if a.out:
+        vis = img.copy()
+        for d, l in zip(dets, lms):
+            draw_landmarks(vis, l, d.box)
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+        if not cv2.imwrite(str(a.out), vis):
+            raise FacetrackError(f"cannot write {a.out}")
+    out = {"image": str(a.image), "faces": faces}
+    if a.json_out:
+        Path(a.json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.json_out).write_text(json.dumps(out))
+    print(json.dumps(out) if a.json else f"{a.image}: {len(faces)} face(s)" + (f", drawn to {a.out}" if a.out else ""))
+    return 0
+
+
+def box_adapter(detector: str) -> dict:
+    from facetrack.detectors import BOX_ADAPTERS
+    return BOX_ADAPTERS.get(detector, {})
+
+
+def cmd_export(a) -> int:
+    from facetrack.landmarks import load_model
+    from pipnet_model.export import export_onnx, max_abs_diff
+    model = load_model(a.model)
+    p = export_onnx(model, a.out, a.opset, check=False)
+    err = max_abs_diff(model, p)
+    print(json.dumps({"onnx": str(p), "max_abs_diff_vs_torch": err}))
+    if err is not None and err > 1e-4:
+        print(f"facetrack: error: ONNX outputs differ from torch by {err:.2e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_info(a) -> int:
+    from facetrack.assets import resolve_model_path
+    from pipnet_model.checkpoint import read_meta
+    p = resolve_model_path(a.model)
+    m = read_meta(p).to_json()
+    m.pop("mean_face")
+    m.pop("nb_idx")
+    print(json.dumps({"path": str(p), "bytes": p.stat().st_size, **m}, indent=1))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="facetrack", description="Tracked, smoothed facial landmarks with PIPNet.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    t = sub.add_parser("train", help="train a PIPNet model")
+    t.add_argument("--data", action="append", required=True, help="dataset spec KIND:PATH (repeatable)")
+    t.add_argument("--val", help="validation dataset spec")
+    t.add_argument("--images", help="folder the dataset's image paths are relative to")
+    t.add_argument("--backbone", default="efficientnet_lite0",
+                   choices=["resnet18", "resnet50", "mobilenet_v2", "efficientnet_lite0"])
+    t.add_argument("--out", default="runs/pipnet")
+    t.add_argument("--epochs", type=int, default=60)
+    t.add_argument("--batch-size", type=int, default=16)
+    t.add_argument("--lr", type=float, default=1e-4)
+    t.add_argument("--milestones", type=_csv_ints, default=(30, 50), help="epochs where lr drops x0.1 (e.g. 30,50)")
+    t.add_argument("--input-size", type=int, default=256)
+    t.add_argument("--num-nb", type=int, default=10)
+    t.add_argument("--crop-scale", type=float, default=1.1)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto")
+    t.add_argument("--no-amp", action="store_true", help="no fp16 autocast on CUDA")
+    t.add_argument("--bf16", action="store_true", help="bf16 autocast on CPU")
+    t.add_argument("--no-pretrained", action="store_true", help="random backbone initialisation")
+    t.add_argument("--pretrained-weights", help="ImageNet state-dict file for resnet/mobilenet backbones")
+    t.add_argument("--init", help="start from this model file (fine-tune)")
+    t.add_argument("--workers", type=int, default=0)
+    t.add_argument("--threads", type=int)
+    t.add_argument("--steps-per-epoch", type=int)
+    t.add_argument("--half", action="store_true", help="write fp16 checkpoints")
+    t.add_argument("--resume", action="store_true")
+    t.set_defaults(fn=cmd_train)
+
+    e = sub.add_parser("eval", help="NME / failure rate / AUC on a labelled dataset")
+    e.add_argument("--data", required=True)
+    e.add_argument("--images")
+    e.add_argument("--model", default="default")
+    e.add_argument("--json", action="store_true")
+    e.add_argument("--plot", help="write the CED curve to this PNG")
+    e.add_argument("--threshold", type=float, default=0.1)
+    e.add_argument("--batch-size", type=int, default=32)
+    e.add_argument("--device", default="auto")
+    e.set_defaults(fn=cmd_eval)
+
+    r = sub.add_parser("predict", help="landmarks of the faces in one image")
+    r.add_argument("image")
+    r.add_argument("--model", default="default")
+    r.add_argument("--detector", default="opencv", choices=["opencv", "mediapipe"])
+    r.add_argument("--device", default="auto")
+    r.add_argument("--max-faces", type=int, default=10)
+    r.add_argument("--out", help="annotated image")
+    r.add_argument("--json-out", help="write the JSON result to this file")
+    r.add_argument("--json", action="store_true", help="print the JSON result")
+    r.set_defaults(fn=cmd_predict)
+
+    x = sub.add_parser("export", help="export a model to ONNX")
+    x.add_argument("--model", default="default")
+    x.add_argument("--out", required=True)
+    x.add_argument("--opset", type=int, default=17)
+    x.set_defaults(fn=cmd_export)
+
+    i = sub.add_parser("info", help="show a model file's metadata")
+    i.add_argument("--model", default="default")
+    i.set_defaults(fn=cmd_info)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from pipnet_model.errors import PIPNetError
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.fn(args) or 0)
+    except PIPNetError as e:
+        print(f"facetrack: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("facetrack: interrupted", file=sys.stderr)
+        return 130
+    except (OSError, MemoryError) as e:
+        print(f"facetrack: error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,97 @@
+"""LandmarkPredictor: frame + face boxes -> crops -> one batched PIPNet call -> landmarks in frame pixels."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipnet_model.augment import apply_affine, crop_matrix, from_unit, invert_affine, square_from_box, warp
+from pipnet_model.checkpoint import PIPNetModel
+from pipnet_model.checkpoint import load_model as _load_file
+from pipnet_model.inference import CropPredictor
+
+from .assets import resolve_model_path
+from .errors import FacetrackError
+
+
+def load_model(model: str | Path | PIPNetModel = "default", device: str = "cpu") -> PIPNetModel:
+    """The bundled default model (``"default"``), a model file, or a training run folder."""
+    if isinstance(model, PIPNetModel):
+        return model
+    return _load_file(resolve_model_path(model), device=device)
+
+
+class LandmarkPredictor:
+    """Predict landmarks for faces in a frame.
+
+    ``boxes`` are (x0, y0, x1, y1) face boxes in frame pixels, in the model's box convention (the box of
+    the landmarks); ``box_scale`` and ``box_shift`` adapt a detector's boxes to it (the box grows by
+    ``box_scale`` and moves down by ``box_shift`` x its height). Boxes may extend past the frame (the crop
+    is padded). Frames are H x W x 3 uint8 in ``color`` order ("BGR", as OpenCV and PyAV's bgr24, or "RGB").
+    """
+
+    def __init__(self, model: str | Path | PIPNetModel = "default", device: str = "auto",
+                 box_scale: float = 1.0, box_shift: float = 0.0):
+        self.model = load_model(model)
+        self.predictor = CropPredictor(self.model, device)
+        self.device = self.predictor.device
+        self.size = self.model.meta.input_size
+        self.box_scale, self.box_shift = box_scale, box_shift
+
+    @property
+    def num_points(self) -> int:
+        return self.model.meta.num_points
+
+    def crop_matrices(self, boxes: np.ndarray) -> list[np.ndarray]:
+        mats = []
+        for x0, y0, x1, y1 in np.asarray(boxes, dtype=np.float64).reshape(-1, 4):
+            w, h = x1 - x0, y1 - y0
+            cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 + self.box_shift * h
+            hw, hh = w * self.box_scale / 2, h * self.box_scale / 2
+            cx, cy, side = square_from_box((cx - hw, cy - hh, cx + hw, cy + hh), self.model.meta.crop_scale)
+            mats.append(crop_matrix(cx, cy, side, self.size))
+        return mats
+
+    def crops(self, frame: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        mats = self.crop_matrices(boxes)
+        out = np.empty((len(mats), self.size, self.size, 3), np.uint8)
+        for i, m in enumerate(mats):
+            out[i] = warp(frame, m, self.size)
+        return out, mats
+
+    def predict(self, frame: np.ndarray, boxes, color: str = "BGR") -> tuple[np.ndarray, np.ndarray]:
+        """-> (landmarks (F, N, 2) float32 frame pixels, confidence (F, N) float32 in [0, 1])."""
+        frame = np.asarray(frame)
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise FacetrackError(f"frame must be H x W x 3 uint8, got shape {frame.shape} dtype {frame.dtype}")
+        if color not in ("BGR", "RGB"):
+            raise FacetrackError(f"color must be 'BGR' or 'RGB', got {color!r}")
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        if not np.isfinite(boxes).all() or ((boxes[:, 2] - boxes[:, 0]) <= 0).any() or ((boxes[:, 3] - boxes[:, 1]) <= 0).any():
+            raise FacetrackError("face boxes must be finite (x0, y0, x1, y1) with x1 > x0 and y1 > y0")
+        return self.predict_batch([(frame, boxes)], color)[0]
+
+    def predict_batch(self, items: list[tuple[np.ndarray, np.ndarray]], color: str = "BGR") -> list[tuple[np.ndarray, np.ndarray]]:
+        """Several frames' faces in one network call: [(frame, boxes)] -> [(landmarks, confidence)]."""
+        all_crops, all_mats, counts = [], [], []
+        for frame, boxes in items:
+            c, m = self.crops(frame, np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
+            all_crops.append(c)
+            all_mats += m
+            counts.append(len(m))
+        n = self.num_points
+        if not all_mats:
+            return [(np.zeros((0, n, 2), np.float32), np.zeros((0, n), np.float32)) for _ in items]
+        pts, conf = self.predictor(np.concatenate(all_crops), bgr=(color == "BGR"))
+        lms = np.stack([apply_affine(from_unit(p.astype(np.float64), self.size), invert_affine(m))
+                        for p, m in zip(pts, all_mats)]).astype(np.float32)
+        out, k = [], 0
+        for c in counts:
+            out.append((lms[k:k + c], conf[k:k + c].astype(np.float32)))
+            k += c
+        return out
+
+    @torch.inference_mode()
+    def warmup(self) -> None:
+        self.predictor(np.zeros((1, self.size, self.size, 3), np.uint8))

@@ -1,0 +1,122 @@
+"""Crops and training augmentation with OpenCV/numpy: one affine warp per sample.
+
+Pixel convention: integer coordinates are pixel centres (OpenCV's). A crop of size S maps to
+normalised coordinates ``u = (x + 0.5) / S``, so a horizontal flip is ``u -> 1 - u``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .schemes import Scheme
+
+
+def landmark_box(points: np.ndarray) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) of the points."""
+    p = np.asarray(points, dtype=np.float64)
+    return float(p[:, 0].min()), float(p[:, 1].min()), float(p[:, 0].max()), float(p[:, 1].max())
+
+
+def square_from_box(box, scale: float) -> tuple[float, float, float]:
+    """(cx, cy, side): the square centred on a box (x0, y0, x1, y1), side = max(w, h) * scale."""
+    x0, y0, x1, y1 = box
+    return (x0 + x1) / 2.0, (y0 + y1) / 2.0, max(x1 - x0, y1 - y0, 1.0) * scale
+
+
+def crop_matrix(cx: float, cy: float, side: float, out_size: int, angle_deg: float = 0.0,
+                shift: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """2x3 affine from source pixels to crop pixels: centre (cx, cy) goes to the crop centre (+shift),
+    a span of ``side`` source pixels becomes ``out_size``; rotation by angle_deg (counter-clockwise)."""
+    s = out_size / side
+    a = np.deg2rad(angle_deg)
+    ca, sa = np.cos(a) * s, np.sin(a) * s
+    c = (out_size - 1) / 2.0
+    m = np.array([[ca, sa, 0.0], [-sa, ca, 0.0]])
+    m[:, 2] = np.array([c + shift[0], c + shift[1]]) - m[:, :2] @ np.array([cx, cy])
+    return m
+
+
+def invert_affine(m: np.ndarray) -> np.ndarray:
+    return cv2.invertAffineTransform(np.asarray(m, dtype=np.float64))
+
+
+def apply_affine(points: np.ndarray, m: np.ndarray) -> np.ndarray:
+    p = np.asarray(points, dtype=np.float64)
+    return p @ m[:, :2].T + m[:, 2]
+
+
+def warp(image: np.ndarray, m: np.ndarray, out_size: int) -> np.ndarray:
+    """The crop; areas outside the image are black."""
+    return cv2.warpAffine(image, m, (out_size, out_size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+
+
+def to_unit(points_px: np.ndarray, out_size: int) -> np.ndarray:
+    return (np.asarray(points_px, dtype=np.float64) + 0.5) / out_size
+
+
+def from_unit(points_unit, out_size: int):
+    return points_unit * out_size - 0.5
+
+
+@dataclass
+class AugmentConfig:
+    """The paper's augmentation (probabilities and ranges); translation is in pixels of a 256 crop."""
+    translate_px: float = 30.0
+    p_translate: float = 0.5
+    occlusion_frac: float = 0.4
+    p_occlusion: float = 0.5
+    p_flip: float = 0.5
+    rotate_deg: float = 30.0
+    p_rotate: float = 0.5
+    blur_sigma: float = 5.0
+    p_blur: float = 0.3
+    p_gray: float = 0.2
+
+
+class Augmenter:
+    """Training crop: landmark box x scale, then translate/rotate (one warp), flip, occlusion, blur, grayscale."""
+
+    def __init__(self, scheme: Scheme, out_size: int = 256, crop_scale: float = 1.1,
+                 cfg: AugmentConfig | None = None):
+        self.scheme, self.out_size, self.crop_scale = scheme, out_size, crop_scale
+        self.cfg = cfg or AugmentConfig()
+        self.perm = np.asarray(scheme.flip_perm)
+
+    def plain(self, image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Evaluation crop, no augmentation: (crop, points in crop pixels, source->crop matrix)."""
+        cx, cy, side = square_from_box(landmark_box(points), self.crop_scale)
+        m = crop_matrix(cx, cy, side, self.out_size)
+        return warp(image, m, self.out_size), apply_affine(points, m), m
+
+    def __call__(self, image: np.ndarray, points: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        c, s = self.cfg, self.out_size
+        cx, cy, side = square_from_box(landmark_box(points), self.crop_scale)
+        shift = (0.0, 0.0)
+        if rng.random() < c.p_translate:
+            t = c.translate_px * s / 256.0
+            shift = (rng.uniform(-t, t), rng.uniform(-t, t))
+        angle = rng.uniform(-c.rotate_deg, c.rotate_deg) if rng.random() < c.p_rotate else 0.0
+        m = crop_matrix(cx, cy, side, s, angle, shift)
+        crop = warp(image, m, s)
+        pts = apply_affine(points, m)
+        if rng.random() < c.p_flip:
+            crop = np.ascontiguousarray(crop[:, ::-1])
+            pts = pts.copy()
+            pts[:, 0] = (s - 1) - pts[:, 0]
+            pts = pts[self.perm]
+        if rng.random() < c.p_occlusion:
+            ow = int(rng.uniform(0, c.occlusion_frac) * s)
+            oh = int(rng.uniform(0, c.occlusion_frac) * s)
+            if ow > 0 and oh > 0:
+                x0 = int(rng.integers(0, s - ow + 1))
+                y0 = int(rng.integers(0, s - oh + 1))
+                crop[y0:y0 + oh, x0:x0 + ow] = rng.integers(0, 256, (oh, ow, 3), dtype=np.uint8)
+        if rng.random() < c.p_blur:
+            crop = cv2.GaussianBlur(crop, (0, 0), rng.uniform(0.1, c.blur_sigma))
+        if rng.random() < c.p_gray:
+            g = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+            crop = cv2.cvtColor(g, cv2.COLOR_GRAY2BGR)
+        return crop, pts

@@ -1,0 +1,159 @@
+"""PIPNet codec: targets from points, points from network outputs. Pure, batched tensor code.
+
+Coordinates are normalised to the crop: x in [0, 1) spans the crop width. A map of W columns
+gives landmark i the cell ``floor(x * W)`` (clamped); its offset target is ``x * W - col``;
+neighbour j of landmark i is predicted from i's cell as ``x_nb * W - col``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+# ----------------------------------------------------------------------- mean face, neighbours
+def mean_face(shapes: torch.Tensor) -> torch.Tensor:
+    """Mean of normalised training shapes (M, N, 2) -> (N, 2)."""
+    return torch.as_tensor(shapes, dtype=torch.float64).mean(0).float()
+
+
+def neighbor_indices(meanface: torch.Tensor, num_nb: int) -> torch.Tensor:
+    """For each point, its ``num_nb`` nearest other points of the mean face (N, num_nb), nearest first."""
+    mf = torch.as_tensor(meanface, dtype=torch.float64)
+    d = torch.cdist(mf, mf)
+    d.fill_diagonal_(float("inf"))
+    return torch.sort(d, dim=1, stable=True).indices[:, :num_nb].contiguous()
+
+
+@dataclass(frozen=True)
+class ReverseIndex:
+    """Who predicts point i: ``(src[i, k], slot[i, k])`` means point src predicts i as its neighbour
+    number slot; ``weight[i, k]`` is 1 for a counted vote, 0 for padding."""
+    src: torch.Tensor   # (N, L) long
+    slot: torch.Tensor  # (N, L) long
+    weight: torch.Tensor  # (N, L) float
+
+
+def reverse_index(nb_idx: torch.Tensor, mode: str = "cyclic") -> ReverseIndex:
+    """Invert the neighbour table. ``cyclic`` pads every list to the longest by cyclic repetition,
+    as the reference code does (some votes count more than once); ``exact`` counts each vote once."""
+    if mode not in ("cyclic", "exact"):
+        raise ValueError(f"mode must be 'cyclic' or 'exact', got {mode!r}")
+    nb = nb_idx.tolist()
+    n = len(nb)
+    lists: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    for i, row in enumerate(nb):
+        for j, t in enumerate(row):
+            lists[t].append((i, j))
+    L = max(1, max(len(v) for v in lists))
+    src = torch.zeros(n, L, dtype=torch.long)
+    slot = torch.zeros(n, L, dtype=torch.long)
+    w = torch.zeros(n, L)
+    for i, v in enumerate(lists):
+        if not v:
+            continue
+        for k in range(L):
+            if k < len(v) or mode == "cyclic":
+                s, j = v[k % len(v)]
+                src[i, k], slot[i, k], w[i, k] = s, j, 1.0
+            else:
+                src[i, k], slot[i, k] = v[0]
+    return ReverseIndex(src, slot, w)
+
+
+# ------------------------------------------------------------------------------------- encode
+@dataclass
+class Targets:
+    """Sparse targets: the owning cell of each point and the regression targets stored there."""
+    cell: torch.Tensor    # (B, N) long, row * W + col
+    offset: torch.Tensor  # (B, N, 2) in map units, [0, 1) for points inside the crop
+    nb: torch.Tensor      # (B, N, C, 2) neighbour positions relative to the cell corner, map units
+    map_hw: tuple[int, int]
+
+    def score_map(self) -> torch.Tensor:
+        """Dense score target (B, N, H, W): 1 at the owning cell, 0 elsewhere."""
+        h, w = self.map_hw
+        b, n = self.cell.shape
+        m = torch.zeros(b, n, h * w, dtype=self.offset.dtype, device=self.cell.device)
+        m.scatter_(2, self.cell.unsqueeze(-1), 1.0)
+        return m.view(b, n, h, w)
+
+    def to(self, device) -> "Targets":
+        return Targets(self.cell.to(device), self.offset.to(device), self.nb.to(device), self.map_hw)
+
+
+def cells(points: torch.Tensor, map_hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(col, row, flat index) of each point's owning cell, clamped to the map."""
+    h, w = map_hw
+    col = torch.floor(points[..., 0] * w).long().clamp(0, w - 1)
+    row = torch.floor(points[..., 1] * h).long().clamp(0, h - 1)
+    return col, row, row * w + col
+
+
+def encode(points: torch.Tensor, map_hw: tuple[int, int], nb_idx: torch.Tensor) -> Targets:
+    """Targets for normalised points (B, N, 2)."""
+    pts = torch.as_tensor(points, dtype=torch.float32)
+    h, w = map_hw
+    col, row, flat = cells(pts, map_hw)
+    corner = torch.stack([col, row], -1).float()
+    scale = torch.tensor([w, h], dtype=pts.dtype, device=pts.device)
+    pm = pts * scale
+    offset = pm - corner
+    nb = pm[:, nb_idx.to(pts.device)] - corner.unsqueeze(2)  # (B, N, C, 2)
+    return Targets(flat, offset, nb, (h, w))
+
+
+def ideal_outputs(points: torch.Tensor, map_hw: tuple[int, int], nb_idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The five output maps a perfect network would give (targets written densely at the owning cells)."""
+    t = encode(points, map_hw, nb_idx)
+    b, n = t.cell.shape
+    c = nb_idx.shape[1]
+    h, w = map_hw
+    score = t.score_map()
+
+    def dense(values: torch.Tensor, ch: int) -> torch.Tensor:  # values (B, ch) placed at each channel's cell
+        out = torch.zeros(b, ch, h * w)
+        cell = t.cell if ch == n else t.cell.repeat_interleave(c, dim=1)
+        out.scatter_(2, cell.unsqueeze(-1), values.unsqueeze(-1))
+        return out.view(b, ch, h, w)
+
+    return (score, dense(t.offset[..., 0], n), dense(t.offset[..., 1], n),
+            dense(t.nb[..., 0].reshape(b, n * c), n * c), dense(t.nb[..., 1].reshape(b, n * c), n * c))
+
+
+# ------------------------------------------------------------------------------------- decode
+def decode(outputs: tuple[torch.Tensor, ...], nb_idx: torch.Tensor | None = None,
+           rev: ReverseIndex | None = None, nrm: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Network outputs -> (points (B, N, 2) normalised, confidence (B, N)).
+
+    Each point takes its argmax cell; its own prediction is (cell + offset) / map size. With NRM, every
+    point also predicts its neighbours from its own cell, and a point's final position is the plain mean
+    of its own prediction and the predictions of it made by the points that count it as a neighbour
+    (weighted by ``rev.weight``). Confidence is the score at the argmax cell, clipped to [0, 1]."""
+    score, ox, oy, nbx, nby = outputs
+    b, n, h, w = score.shape
+    flat = score.reshape(b, n, h * w)
+    best, idx = flat.max(dim=2)  # (B, N)
+    col = (idx % w).to(ox.dtype)
+    row = torch.div(idx, w, rounding_mode="floor").to(ox.dtype)
+    g = idx.unsqueeze(-1)
+    px = (col + ox.reshape(b, n, h * w).gather(2, g).squeeze(-1)) / w
+    py = (row + oy.reshape(b, n, h * w).gather(2, g).squeeze(-1)) / h
+    conf = best.clamp(0, 1)
+    if not nrm:
+        return torch.stack([px, py], -1), conf
+    if rev is None:
+        if nb_idx is None:
+            raise ValueError("NRM decoding needs the neighbour indices or a reverse index")
+        rev = reverse_index(nb_idx)
+    c = nbx.shape[1] // n
+    gi = idx.repeat_interleave(c, dim=1).unsqueeze(-1)  # (B, N*C, 1)
+    qx = ((col.repeat_interleave(c, 1) + nbx.reshape(b, n * c, h * w).gather(2, gi).squeeze(-1)) / w).view(b, n, c)
+    qy = ((row.repeat_interleave(c, 1) + nby.reshape(b, n * c, h * w).gather(2, gi).squeeze(-1)) / h).view(b, n, c)
+    src, slot, wt = rev.src.to(score.device), rev.slot.to(score.device), rev.weight.to(px.dtype).to(score.device)
+    vx = qx[:, src, slot]  # (B, N, L)
+    vy = qy[:, src, slot]
+    denom = 1.0 + wt.sum(1)  # (N,)
+    x = (px + (vx * wt).sum(-1)) / denom
+    y = (py + (vy * wt).sum(-1)) / denom
+    return torch.stack([x, y], -1), conf

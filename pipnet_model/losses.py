@@ -1,0 +1,40 @@
+"""The PIPNet loss: w_cls * MSE(score maps) + w_reg * L1(offsets, neighbour offsets) at the ground-truth cell."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .codec import Targets
+
+
+def _at_cells(maps: torch.Tensor, cell: torch.Tensor, per_point: int) -> torch.Tensor:
+    """Values of maps (B, N*per_point, H, W) at each point's cell (B, N) -> (B, N*per_point)."""
+    b, ch = maps.shape[:2]
+    idx = cell.repeat_interleave(per_point, dim=1) if per_point > 1 else cell
+    return maps.reshape(b, ch, -1).gather(2, idx.unsqueeze(-1)).squeeze(-1)
+
+
+def pipnet_loss(outputs: tuple[torch.Tensor, ...], t: Targets, cls_weight: float = 10.0,
+                reg_weight: float = 1.0, nb_weight: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
+    """Total loss and its parts. Score: MSE over all map cells; regression: mean L1 over the owning cells."""
+    score, ox, oy, nbx, nby = outputs
+    b, n = t.cell.shape
+    c = t.nb.shape[2]
+    l_cls = F.mse_loss(score.float(), t.score_map().float())
+    l_x = F.l1_loss(_at_cells(ox, t.cell, 1).float(), t.offset[..., 0])
+    l_y = F.l1_loss(_at_cells(oy, t.cell, 1).float(), t.offset[..., 1])
+    l_nx = F.l1_loss(_at_cells(nbx, t.cell, c).float(), t.nb[..., 0].reshape(b, n * c))
+    l_ny = F.l1_loss(_at_cells(nby, t.cell, c).float(), t.nb[..., 1].reshape(b, n * c))
+    total = cls_weight * l_cls + reg_weight * (l_x + l_y) + nb_weight * (l_nx + l_ny)
+    parts = {k: float(v.detach()) for k, v in (("cls", l_cls), ("x", l_x), ("y", l_y), ("nb_x", l_nx), ("nb_y", l_ny))}
+    return total, parts
+
+
+def coarse_score_loss(score: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """MSE of a coarse score map (B, N, h, w) against the one-hot owning cell at that resolution (STC cls2/cls3)."""
+    b, n, h, w = score.shape
+    col = torch.floor(points[..., 0] * w).long().clamp(0, w - 1)
+    row = torch.floor(points[..., 1] * h).long().clamp(0, h - 1)
+    tgt = torch.zeros(b, n, h * w, device=score.device)
+    tgt.scatter_(2, (row * w + col).unsqueeze(-1), 1.0)
+    return F.mse_loss(score.float(), tgt.view(b, n, h, w))

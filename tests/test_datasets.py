@@ -1,0 +1,128 @@
+import numpy as np
+import pytest
+
+from pipnet_model import SCHEMES, PIPNetError
+from pipnet_model.augment import Augmenter, AugmentConfig
+from pipnet_model.datasets import load_dataset, read_cofw, read_image, read_pts_file
+
+from conftest import render_face, shared_path, synthetic_faces, write_csv_dataset
+
+
+def _flip(points, width, scheme):
+    p = np.asarray(points, dtype=np.float64).copy()
+    p[:, 0] = (width - 1) - p[:, 0]
+    return p[list(scheme.flip_perm)]
+
+
+def _check_flip_consistent(ds):
+    """Mirroring keeps the scheme's meaning: after a flip + permutation the left-side eye corner is still on the left."""
+    a, b = ds.scheme.eye_corners
+    for r in ds.records:
+        w = 10_000.0
+        f = _flip(r.points, w, ds.scheme)
+        assert (r.points[a, 0] < r.points[b, 0]) == (f[a, 0] < f[b, 0])
+        np.testing.assert_allclose(_flip(f, w, ds.scheme), r.points, atol=1e-3)
+
+
+def test_csv_reader_on_ytf68():
+    ds = load_dataset(f"csv:{shared_path('data/ytf68/test.csv')}")
+    assert len(ds) == 521 and ds.scheme.num_points == 68
+    r = ds.records[0]
+    assert r.points.shape == (68, 2) and r.image.is_file()
+    img = read_image(r)
+    assert img.ndim == 3 and (r.points[:, 0] < img.shape[1]).all() and (r.points[:, 1] < img.shape[0]).all()
+    _check_flip_consistent(ds)
+
+
+def test_csv_reader_finds_columns_by_header(tmp_path):
+    faces = synthetic_faces(2, seed=1)
+    f = write_csv_dataset(tmp_path, faces)
+    lines = f.read_text().splitlines()
+    cols = lines[0].split(",")
+    order = [0] + list(range(len(cols) - 1, 0, -1))  # reversed coordinate columns
+    f.write_text("\n".join(",".join(row.split(",")[i] for i in order) for row in lines) + "\n")
+    ds = load_dataset(f"csv:{f}")
+    np.testing.assert_allclose(ds.records[1].points, faces[1][1], atol=1e-3)
+
+
+def test_pts_reader_on_fixtures():
+    d = shared_path("data/formats/pts68")
+    ds = load_dataset(f"pts:{d}")
+    assert len(ds) == 3 and all(r.points.shape == (68, 2) for r in ds.records)
+    raw = (d / "einstein.pts").read_text().split("{")[1].split()[:2]
+    r = next(r for r in ds.records if r.image.stem == "einstein")
+    assert r.points[0].tolist() == pytest.approx([float(raw[0]) - 1, float(raw[1]) - 1])  # 1-based -> 0-based
+    for r in ds.records:
+        img = read_image(r)
+        assert 0 <= r.points[:, 0].min() and r.points[:, 0].max() < img.shape[1]
+    _check_flip_consistent(ds)
+
+
+def test_wflw_reader_on_fixture():
+    ds = load_dataset(f"wflw:{shared_path('data/formats/wflw98/list_98pt_sample.txt')}", images="/imgs")
+    assert len(ds) == 5 and ds.scheme.num_points == 98
+    assert str(ds.records[0].image).startswith("/imgs/39--Ice_Skating/")
+    first = (shared_path("data/formats/wflw98/list_98pt_sample.txt").read_text().split()[:2])
+    assert ds.records[0].points[0].tolist() == pytest.approx([float(v) for v in first])
+    _check_flip_consistent(ds)
+
+
+def test_cofw_reader_on_generated_mat(tmp_path):
+    from scipy.io import savemat
+    rng = np.random.default_rng(0)
+    imgs = np.empty((2, 1), dtype=object)
+    phis = np.zeros((2, 87))
+    for i in range(2):
+        imgs[i, 0] = rng.integers(0, 255, (60 + i, 80), dtype=np.uint8)
+        phis[i, :29] = rng.uniform(1, 80, 29)
+        phis[i, 29:58] = rng.uniform(1, 60, 29)
+    savemat(tmp_path / "COFW_test.mat", {"IsT": imgs, "phisT": phis})
+    ds = read_cofw(tmp_path / "COFW_test.mat")
+    assert len(ds) == 2 and ds.scheme.num_points == 29
+    np.testing.assert_allclose(ds.records[1].points[:, 0], phis[1, :29] - 1, atol=1e-4)
+    assert read_image(ds.records[1]).shape == (61, 80, 3)
+
+
+def test_bad_specs_and_files(tmp_path):
+    with pytest.raises(PIPNetError, match="KIND:PATH"):
+        load_dataset("nonsense")
+    with pytest.raises(PIPNetError, match="not found"):
+        load_dataset(f"csv:{tmp_path}/missing.csv")
+    (tmp_path / "x.pts").write_text("version: 1\nn_points: 3\n{\n1 2\n3 4\n}\n")
+    with pytest.raises(PIPNetError, match="n_points says 3"):
+        read_pts_file(tmp_path / "x.pts")
+
+
+def _bright_at(img, pts, thr=150):
+    h, w = img.shape[:2]
+    ok = []
+    for x, y in pts:
+        xi, yi = int(round(x)), int(round(y))
+        if 1 <= xi < w - 1 and 1 <= yi < h - 1:
+            ok.append(img[yi - 1:yi + 2, xi - 1:xi + 2].max() > thr)
+    return np.mean(ok), len(ok)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_augmentation_keeps_landmarks_on_their_dots(seed):
+    """Dots drawn at the landmarks must still lie under the transformed landmarks, and in the right order."""
+    img, pts = synthetic_faces(1, size=200, seed=seed)[0]
+    img = (img // 4).astype(np.uint8)
+    img = render_face(pts, img.shape[:2], seed)  # bright dots, dim background
+    cfg = AugmentConfig(p_translate=1, p_rotate=1, p_flip=0.5, p_occlusion=0, p_blur=0, p_gray=0)
+    aug = Augmenter(SCHEMES["68"], 128, 1.3, cfg)
+    crop, out = aug(img, pts, np.random.default_rng(seed))
+    frac, n = _bright_at(crop, out)
+    assert n > 50 and frac > 0.95
+    # the flip permutation keeps meaning: point 36 (image-left outer eye corner) stays left of 45
+    assert out[36, 0] < out[45, 0]
+    # colour identifies each dot: compare the dot colour under each transformed point with the original's
+    src_col = np.array([img[int(round(y)), int(round(x))] for x, y in pts], dtype=int)
+    got_col = np.array([crop[int(round(y)), int(round(x))] if 0 <= round(x) < 128 and 0 <= round(y) < 128
+                        else [-999] * 3 for x, y in out], dtype=int)
+    inside = got_col[:, 0] >= 0
+    perm = list(SCHEMES["68"].flip_perm)
+    # unflipped: point i sits on dot i; flipped: on the mirrored dot of point perm[i]
+    same = (np.abs(src_col - got_col).max(1) < 60)[inside].mean()
+    swapped = (np.abs(src_col[perm] - got_col).max(1) < 60)[inside].mean()
+    assert max(same, swapped) > 0.8

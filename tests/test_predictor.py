@@ -1,0 +1,85 @@
+import numpy as np
+import pytest
+
+from facetrack import FacetrackError, LandmarkPredictor
+from pipnet_model import save_model
+
+from conftest import synthetic_faces
+
+
+@pytest.fixture
+def predictor(tmp_path, tiny_model):
+    for p in tiny_model.net.parameters():  # a random but non-degenerate network
+        p.data.normal_(0, 0.05)
+    # flat score maps: every landmark takes cell 0 exactly, so near-ties of a random score head cannot
+    # flip the argmax between batch sizes; the offset heads stay random and image-dependent
+    tiny_model.net.cls_layer.weight.data.zero_()
+    tiny_model.net.cls_layer.bias.data.zero_()
+    return LandmarkPredictor(save_model(tiny_model, tmp_path / "m.safetensors"), device="cpu")
+
+
+def test_shift_of_frame_and_box_shifts_landmarks(predictor):
+    img, pts = synthetic_faces(1, size=160, seed=1)[0]
+    box = np.array([pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max()])
+    lm, conf = predictor.predict(img, [box])
+    dx, dy = 37, 21
+    big = np.zeros((260, 300, 3), np.uint8)
+    big[dy:dy + 160, dx:dx + 160] = img
+    lm2, conf2 = predictor.predict(big, [box + [dx, dy, dx, dy]])
+    assert lm.shape == (1, 68, 2) and conf.shape == (1, 68)
+    np.testing.assert_allclose(lm2 - lm, np.broadcast_to([dx, dy], lm.shape), atol=1e-3)
+    np.testing.assert_allclose(conf2, conf, atol=1e-5)
+
+
+def test_scaling_frame_and_box_scales_landmarks(predictor):
+    """Frame 2x and box 2x: crops are (nearly) the same image, landmarks come back 2x in frame pixels."""
+    img, pts = synthetic_faces(1, size=160, seed=2)[0]
+    box = np.array([40.0, 40.0, 120.0, 120.0])
+    lm, _ = predictor.predict(img, [box])
+    import cv2
+    big = cv2.resize(img, (320, 320), interpolation=cv2.INTER_NEAREST)
+    lm2, _ = predictor.predict(big, [box * 2])
+    # same crop content up to resampling -> (x + 0.5) * 2 - 0.5 where predictions agree
+    expected = (lm + 0.5) * 2 - 0.5
+    agree = np.abs(lm2 - expected).max(-1) < 1.0
+    assert agree.mean() > 0.9
+
+
+def test_batch_of_one_equals_batch_of_seven(predictor):
+    faces = synthetic_faces(7, size=160, seed=4)
+    items = []
+    for img, p in faces:
+        box = np.array([p[:, 0].min(), p[:, 1].min(), p[:, 0].max(), p[:, 1].max()])
+        items.append((img, box[None]))
+    together = predictor.predict_batch(items)
+    for (img, box), (lm, conf) in zip(items, together):
+        lm1, conf1 = predictor.predict(img, box)
+        np.testing.assert_allclose(lm1, lm, atol=1e-4)
+        np.testing.assert_allclose(conf1, conf, atol=1e-5)
+
+
+def test_boxes_partly_outside_the_frame(predictor):
+    img = synthetic_faces(1, size=160, seed=5)[0][0]
+    boxes = [[-60, -40, 50, 70], [120, 130, 260, 250], [-500, -500, 1000, 1000]]
+    lm, conf = predictor.predict(img, boxes)
+    assert lm.shape == (3, 68, 2) and np.isfinite(lm).all() and np.isfinite(conf).all()
+
+
+def test_no_faces_and_bad_input(predictor):
+    img = np.zeros((50, 60, 3), np.uint8)
+    lm, conf = predictor.predict(img, np.zeros((0, 4)))
+    assert lm.shape == (0, 68, 2) and conf.shape == (0, 68)
+    with pytest.raises(FacetrackError):
+        predictor.predict(np.zeros((50, 60), np.uint8), [[0, 0, 10, 10]])
+    with pytest.raises(FacetrackError):
+        predictor.predict(img, [[10, 10, 5, 20]])
+    with pytest.raises(FacetrackError):
+        predictor.predict(img, [[0, 0, 10, 10]], color="YUV")
+
+
+def test_rgb_and_bgr_frames_agree(predictor):
+    img = synthetic_faces(1, size=160, seed=6)[0][0]
+    box = [[30, 30, 130, 130]]
+    a, _ = predictor.predict(img, box, color="BGR")
+    b, _ = predictor.predict(np.ascontiguousarray(img[..., ::-1]), box, color="RGB")
+    np.testing.assert_allclose(a, b, atol=1e-5)
