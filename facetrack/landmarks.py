@@ -15,6 +15,15 @@ from .assets import resolve_model_path
 from .errors import FacetrackError
 
 
+def adapt_box(box, box_scale: float = 1.0, box_shift: float = 0.0) -> np.ndarray:
+    """A detector's (x0, y0, x1, y1) box in the landmark-box convention: grown by box_scale about its centre,
+    moved down by box_shift x its height."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    w, h = x1 - x0, y1 - y0
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 + box_shift * h
+    return np.array([cx - w * box_scale / 2, cy - h * box_scale / 2, cx + w * box_scale / 2, cy + h * box_scale / 2])
+
+
 def load_model(model: str | Path | PIPNetModel = "default", device: str = "cpu") -> PIPNetModel:
     """The bundled default model (``"default"``), a model file, or a training run folder."""
     if isinstance(model, PIPNetModel):
@@ -45,11 +54,8 @@ class LandmarkPredictor:
 
     def crop_matrices(self, boxes: np.ndarray) -> list[np.ndarray]:
         mats = []
-        for x0, y0, x1, y1 in np.asarray(boxes, dtype=np.float64).reshape(-1, 4):
-            w, h = x1 - x0, y1 - y0
-            cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 + self.box_shift * h
-            hw, hh = w * self.box_scale / 2, h * self.box_scale / 2
-            cx, cy, side = square_from_box((cx - hw, cy - hh, cx + hw, cy + hh), self.model.meta.crop_scale)
+        for box in np.asarray(boxes, dtype=np.float64).reshape(-1, 4):
+            cx, cy, side = square_from_box(adapt_box(box, self.box_scale, self.box_shift), self.model.meta.crop_scale)
             mats.append(crop_matrix(cx, cy, side, self.size))
         return mats
 

@@ -13,6 +13,7 @@ from ..types import Detection
 # faces of ytf68/train.csv (detection matched to the box of the labelled landmarks), see docs/accuracy.md.
 BOX_ADAPTERS: dict[str, dict[str, float]] = {
     "opencv": {"box_scale": 0.88, "box_shift": 0.16},
+    "mediapipe": {"box_scale": 1.0, "box_shift": 0.06},
 }
 
 

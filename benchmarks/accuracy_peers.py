@@ -1,0 +1,119 @@
+"""Accuracy of facetrack's model vs dlib's 68-point predictor on a labelled set, same images, one run.
+
+    python benchmarks/accuracy_peers.py --data csv:../shared/data/ytf68/test.csv --model default [--plot ced.png]
+
+Protocols (all on the same faces):
+  * facetrack, GT boxes: crops from the labelled landmarks (the reference evaluation protocol);
+  * dlib, own HOG boxes: dlib's detector (upsample 1); a face counts as found when a detection's centre lies
+    within 30% of the face size from the labelled face's centre; NME over found faces;
+  * facetrack, dlib's HOG boxes: the same detections adapted to facetrack's box convention (median scale and
+    shift measured on the training set, printed below) - an end-to-end comparison with identical boxes;
+  * facetrack, Haar boxes: facetrack's own fallback detector, faces it finds.
+Prints one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from facetrack.detectors import BOX_ADAPTERS  # noqa: E402
+from facetrack.detectors.opencv import HaarDetector  # noqa: E402
+from facetrack.landmarks import LandmarkPredictor  # noqa: E402
+from facetrack.peers import DlibLandmarker  # noqa: E402
+from pipnet_model.datasets import load_dataset, read_image  # noqa: E402
+from pipnet_model.inference import evaluate  # noqa: E402
+from pipnet_model.metrics import ced_plot, nme_per_face, summary  # noqa: E402
+
+
+def match(boxes: np.ndarray, gt: np.ndarray) -> np.ndarray | None:
+    c = np.array([(gt[:, 0].min() + gt[:, 0].max()) / 2, (gt[:, 1].min() + gt[:, 1].max()) / 2])
+    size = max(np.ptp(gt[:, 0]), np.ptp(gt[:, 1]))
+    best, bd = None, 0.3 * size
+    for b in boxes:
+        d = np.abs(np.array([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2]) - c).max()
+        if d < bd:
+            best, bd = b, d
+    return best
+
+
+def adapter_from(boxes_and_gts) -> dict:
+    s, dy = [], []
+    for b, gt in boxes_and_gts:
+        w, h = b[2] - b[0], b[3] - b[1]
+        s.append(max(np.ptp(gt[:, 0]), np.ptp(gt[:, 1])) / max(w, h))
+        dy.append(((gt[:, 1].min() + gt[:, 1].max()) / 2 - (b[1] + b[3]) / 2) / h)
+    return {"box_scale": float(np.median(s)), "box_shift": float(np.median(dy))}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default="csv:../shared/data/ytf68/test.csv")
+    ap.add_argument("--calib", default="csv:../shared/data/ytf68/train.csv", help="set to fit dlib-box adapter on")
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--plot")
+    a = ap.parse_args()
+    ds = load_dataset(a.data)
+    gts = np.stack([r.points for r in ds.records])
+    out: dict = {"data": a.data, "model": a.model, "faces": len(ds)}
+
+    t = time.perf_counter()
+    pred = LandmarkPredictor(a.model, "cpu")
+    nm_ft, _ = evaluate(pred.model, ds, device="cpu")
+    out["facetrack_gt_boxes"] = summary(nm_ft) | {"seconds": time.perf_counter() - t}
+
+    dl = DlibLandmarker()
+    calib = load_dataset(a.calib)
+    rng = np.random.default_rng(0)
+    pairs = []
+    for i in rng.choice(len(calib), min(600, len(calib)), replace=False):
+        r = calib.records[i]
+        b = match(dl.detect(read_image(r)), r.points)
+        if b is not None:
+            pairs.append((b, r.points))
+    dlib_adapter = adapter_from(pairs)
+    out["dlib_box_adapter"] = dlib_adapter
+
+    haar = HaarDetector()
+    pred_dlibbox = LandmarkPredictor(pred.model, "cpu", **dlib_adapter)
+    pred_haar = LandmarkPredictor(pred.model, "cpu", **BOX_ADAPTERS["opencv"])
+    e_dlib, e_ft_dlibbox, e_haar, idx_dlib = [], [], [], []
+    t_dlib = t_ft = 0.0
+    for i, r in enumerate(ds.records):
+        img = read_image(r)
+        t0 = time.perf_counter()
+        b = match(dl.detect(img), r.points)
+        if b is not None:
+            lm = dl.landmarks(img, b[None])
+            t_dlib += time.perf_counter() - t0
+            e_dlib.append(nme_per_face(lm, r.points[None], ds.scheme)[0])
+            idx_dlib.append(i)
+            t0 = time.perf_counter()
+            lm2, _ = pred_dlibbox.predict(img, b[None])
+            t_ft += time.perf_counter() - t0
+            e_ft_dlibbox.append(nme_per_face(lm2, r.points[None], ds.scheme)[0])
+        hb = match(np.array([d.box for d in haar.detect(img)]).reshape(-1, 4), r.points)
+        if hb is not None:
+            lm3, _ = pred_haar.predict(img, hb[None])
+            e_haar.append(nme_per_face(lm3, r.points[None], ds.scheme)[0])
+    out["dlib_own_hog_boxes"] = summary(np.array(e_dlib)) | {"found": len(e_dlib), "landmark_seconds_incl_detect": t_dlib}
+    out["facetrack_on_dlib_hog_boxes"] = summary(np.array(e_ft_dlibbox)) | {"found": len(e_ft_dlibbox),
+                                                                             "landmark_seconds": t_ft}
+    out["facetrack_gt_boxes_on_dlib_found_faces"] = summary(nm_ft[idx_dlib])
+    out["facetrack_on_haar_boxes"] = summary(np.array(e_haar)) | {"found": len(e_haar)}
+    out["ratio_nme_dlib_over_facetrack_same_boxes"] = out["dlib_own_hog_boxes"]["nme"] / out["facetrack_on_dlib_hog_boxes"]["nme"]
+    if a.plot:
+        ced_plot({"facetrack (GT boxes)": nm_ft, "facetrack (dlib HOG boxes)": np.array(e_ft_dlibbox),
+                  "dlib 68 (own HOG boxes)": np.array(e_dlib)}, a.plot, title=f"CED on {Path(a.data.split(':', 1)[-1]).name}")
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,51 @@
+"""MediaPipe BlazeFace (short range) through MediaPipe Tasks' FaceDetector."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..assets import resolve_detector_model
+from ..errors import FacetrackError
+from ..types import Detection
+
+
+class MediaPipeDetector:
+    name = "mediapipe"
+
+    def __init__(self, model_path: str | Path | None = None, min_score: float = 0.5, download: bool = True):
+        import os
+        os.environ.setdefault("GLOG_minloglevel", "2")
+        try:
+            import mediapipe as mp
+            from mediapipe.tasks.python import BaseOptions, vision
+        except ImportError:
+            raise FacetrackError("the mediapipe detector needs the 'mediapipe' package") from None
+        self._mp = mp
+        path = resolve_detector_model(model_path, download=download)
+        opts = vision.FaceDetectorOptions(base_options=BaseOptions(model_asset_path=str(path)),
+                                          running_mode=vision.RunningMode.IMAGE, min_detection_confidence=min_score)
+        try:
+            self._det = vision.FaceDetector.create_from_options(opts)
+        except Exception as e:  # noqa: BLE001
+            raise FacetrackError(f"cannot load face detector model {path}: {str(e).splitlines()[0][:160]}") from None
+        self.model_path = path
+        # close before interpreter teardown (MediaPipe's own finaliser fails noisily at exit)
+        import weakref
+        self._finalizer = weakref.finalize(self, self._det.close)
+
+    def detect(self, frame: np.ndarray) -> list[Detection]:
+        rgb = np.ascontiguousarray(frame[..., ::-1])
+        res = self._det.detect(self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb))
+        out = []
+        for d in res.detections:
+            b = d.bounding_box
+            if b.width <= 0 or b.height <= 0:
+                continue
+            out.append(Detection((b.origin_x, b.origin_y, b.origin_x + b.width, b.origin_y + b.height),
+                                 float(d.categories[0].score) if d.categories else 1.0))
+        return sorted(out, key=lambda d: -d.score)
+
+    def close(self) -> None:
+        if getattr(self, "_finalizer", None) is not None:
+            self._finalizer()

@@ -1,0 +1,141 @@
+"""Landmark smoothing per track: a vectorised constant-velocity Kalman filter bank, and the One Euro filter.
+
+Both work in units of the face's size, so a small and a large face are smoothed alike. A track's filter
+state starts fresh when the track starts and is dropped when it ends.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class KalmanBank:
+    """K independent 1-D constant-velocity Kalman filters (state: position, velocity), updated together.
+
+    Same model and arithmetic as filterpy's ``KalmanFilter`` with F = [[1, dt], [0, 1]], H = [[1, 0]],
+    Q = Q_discrete_white_noise(2, dt, q) = q [[dt^4/4, dt^3/2], [dt^3/2, dt^2]], R = r and the Joseph-form
+    covariance update; q, r and dt may differ per filter."""
+
+    def __init__(self, x0: np.ndarray, p0_pos: float | np.ndarray, p0_vel: float | np.ndarray):
+        x0 = np.asarray(x0, dtype=np.float64).reshape(-1)
+        k = len(x0)
+        self.x = np.zeros((k, 2))
+        self.x[:, 0] = x0
+        self.P = np.zeros((k, 2, 2))
+        self.P[:, 0, 0] = p0_pos
+        self.P[:, 1, 1] = p0_vel
+
+    def predict(self, dt: float | np.ndarray, q: float | np.ndarray) -> None:
+        dt = np.broadcast_to(np.asarray(dt, dtype=np.float64), self.x[:, 0].shape)
+        q = np.broadcast_to(np.asarray(q, dtype=np.float64), self.x[:, 0].shape)
+        self.x[:, 0] = self.x[:, 0] + dt * self.x[:, 1]
+        p00, p01, p10, p11 = self.P[:, 0, 0], self.P[:, 0, 1], self.P[:, 1, 0], self.P[:, 1, 1]
+        # F P F^T
+        a00 = p00 + dt * p10 + dt * (p01 + dt * p11)
+        a01 = p01 + dt * p11
+        a10 = p10 + dt * p11
+        a11 = p11
+        self.P = np.stack([np.stack([a00 + q * dt ** 4 / 4, a01 + q * dt ** 3 / 2], -1),
+                           np.stack([a10 + q * dt ** 3 / 2, a11 + q * dt ** 2], -1)], -2)
+
+    def update(self, z: np.ndarray, r: float | np.ndarray) -> None:
+        z = np.asarray(z, dtype=np.float64).reshape(-1)
+        r = np.broadcast_to(np.asarray(r, dtype=np.float64), z.shape)
+        P = self.P
+        s = P[:, 0, 0] + r
+        k0, k1 = P[:, 0, 0] / s, P[:, 1, 0] / s
+        y = z - self.x[:, 0]
+        self.x[:, 0] += k0 * y
+        self.x[:, 1] += k1 * y
+        # Joseph form: (I - K H) P (I - K H)^T + K R K^T
+        ikh = np.zeros_like(P)
+        ikh[:, 0, 0] = 1 - k0
+        ikh[:, 1, 0] = -k1
+        ikh[:, 1, 1] = 1
+        kvec = np.stack([k0, k1], -1)
+        self.P = ikh @ P @ ikh.transpose(0, 2, 1) + r[:, None, None] * kvec[:, :, None] * kvec[:, None, :]
+
+
+def face_size(landmarks: np.ndarray) -> float:
+    p = np.asarray(landmarks)
+    return float(max(np.ptp(p[:, 0]), np.ptp(p[:, 1]), 1.0))
+
+
+class KalmanSmoother:
+    """Per-track Kalman bank over every landmark coordinate. Noise in face-size units:
+    ``meas_std`` (measurement noise std) and ``accel_std`` (acceleration std per second) are fractions of the
+    face size, so q and r scale with the face size squared."""
+
+    def __init__(self, meas_std: float = 0.012, accel_std: float = 1.5):
+        self.meas_std, self.accel_std = meas_std, accel_std
+        self.banks: dict[int, tuple[KalmanBank, float]] = {}
+
+    def __call__(self, track_id: int, landmarks: np.ndarray, time_s: float) -> np.ndarray:
+        lm = np.asarray(landmarks, dtype=np.float64)
+        s = face_size(lm)
+        r = (self.meas_std * s) ** 2
+        q = (self.accel_std * s) ** 2
+        if track_id not in self.banks:
+            bank = KalmanBank(lm.reshape(-1), r, (5 * s) ** 2)
+            self.banks[track_id] = (bank, time_s)
+            return lm.astype(np.float32)
+        bank, t_prev = self.banks[track_id]
+        dt = max(time_s - t_prev, 1e-3)
+        bank.predict(dt, q)
+        bank.update(lm.reshape(-1), r)
+        self.banks[track_id] = (bank, time_s)
+        return bank.x[:, 0].reshape(lm.shape).astype(np.float32)
+
+    def drop(self, track_id: int) -> None:
+        self.banks.pop(track_id, None)
+
+
+class OneEuroSmoother:
+    """One Euro filter (Casiez et al. 2012) per coordinate. Positions are filtered in pixels; the speed that
+    opens the cutoff is measured in face sizes per second, so small and large faces are smoothed alike."""
+
+    def __init__(self, min_cutoff: float = 1.0, beta: float = 1.0, d_cutoff: float = 1.0):
+        self.min_cutoff, self.beta, self.d_cutoff = min_cutoff, beta, d_cutoff
+        self.state: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}
+
+    @staticmethod
+    def _alpha(cutoff, dt):
+        tau = 1.0 / (2 * np.pi * cutoff)
+        return 1.0 / (1.0 + tau / dt)
+
+    def __call__(self, track_id: int, landmarks: np.ndarray, time_s: float) -> np.ndarray:
+        x = np.asarray(landmarks, dtype=np.float64)
+        if track_id not in self.state:
+            self.state[track_id] = (x, np.zeros_like(x), time_s)
+            return x.astype(np.float32)
+        x_prev, dx_prev, t_prev = self.state[track_id]
+        dt = max(time_s - t_prev, 1e-3)
+        dx = (x - x_prev) / dt
+        a_d = self._alpha(self.d_cutoff, dt)
+        dx_hat = a_d * dx + (1 - a_d) * dx_prev
+        cutoff = self.min_cutoff + self.beta * np.abs(dx_hat) / face_size(x)
+        a = self._alpha(cutoff, dt)
+        x_hat = a * x + (1 - a) * x_prev
+        self.state[track_id] = (x_hat, dx_hat, time_s)
+        return x_hat.astype(np.float32)
+
+    def drop(self, track_id: int) -> None:
+        self.state.pop(track_id, None)
+
+
+class NoSmoother:
+    def __call__(self, track_id: int, landmarks: np.ndarray, time_s: float) -> np.ndarray:
+        return np.asarray(landmarks, dtype=np.float32)
+
+    def drop(self, track_id: int) -> None:
+        pass
+
+
+def create_smoother(name: str, **kw):
+    from .errors import FacetrackError
+    if name == "kalman":
+        return KalmanSmoother(**kw)
+    if name in ("one-euro", "oneeuro", "one_euro"):
+        return OneEuroSmoother(**kw)
+    if name == "none":
+        return NoSmoother()
+    raise FacetrackError(f"unknown smoother {name!r} (choose kalman, one-euro or none)")

@@ -1,0 +1,114 @@
+"""Detection-to-track association (Hungarian on IoU), track life cycle and IDs.
+
+A track is ``tentative`` until it has ``min_hits`` good frames, then ``confirmed``; a track that goes
+``max_age`` frames without support (no matching detection on detection frames, or landmarks that no longer
+look like a face) is removed. IDs count up from 1 and are never reused.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box in a (K, 4) with every box in b (M, 4), boxes as (x0, y0, x1, y1)."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+def associate(track_boxes: np.ndarray, det_boxes: np.ndarray, iou_threshold: float = 0.3
+              ) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+    """Hungarian assignment maximising IoU. -> (matches (track, det), unmatched tracks, unmatched detections)."""
+    nt, nd = len(track_boxes), len(det_boxes)
+    if nt == 0 or nd == 0:
+        return [], list(range(nt)), list(range(nd))
+    iou = iou_matrix(track_boxes, det_boxes)
+    rows, cols = linear_sum_assignment(-iou)
+    matches = [(int(r), int(c)) for r, c in zip(rows, cols) if iou[r, c] >= iou_threshold]
+    mt = {r for r, _ in matches}
+    md = {c for _, c in matches}
+    return matches, [i for i in range(nt) if i not in mt], [j for j in range(nd) if j not in md]
+
+
+@dataclass
+class Track:
+    track_id: int
+    box: np.ndarray                 # where to crop next (landmark-box convention)
+    det_score: float = float("nan")
+    hits: int = 0                   # good frames
+    misses: int = 0                 # consecutive frames without support
+    state: str = "tentative"
+    landmarks: np.ndarray | None = field(default=None, repr=False)
+    scores: np.ndarray | None = field(default=None, repr=False)
+
+
+class Tracker:
+    def __init__(self, iou_threshold: float = 0.3, min_hits: int = 2, max_age: int = 10, max_tracks: int = 10):
+        self.iou_threshold, self.min_hits, self.max_age, self.max_tracks = iou_threshold, min_hits, max_age, max_tracks
+        self.tracks: list[Track] = []
+        self._next_id = 1
+
+    def update_with_detections(self, boxes: np.ndarray, scores: np.ndarray) -> list[Track]:
+        """Match detections to tracks; matched tracks take the detection's box; new tracks for the rest
+        (best scores first, up to max_tracks). Returns the new tracks."""
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+        matches, um_t, um_d = associate(np.array([t.box for t in self.tracks]).reshape(-1, 4), boxes, self.iou_threshold)
+        for ti, di in matches:
+            t = self.tracks[ti]
+            t.box, t.det_score, t.misses = boxes[di].copy(), float(scores[di]), 0
+        for ti in um_t:
+            self.tracks[ti].misses += 1
+        new = []
+        for di in sorted(um_d, key=lambda j: -scores[j]):
+            if len(self.tracks) >= self.max_tracks:
+                break
+            # a detection overlapping an existing track a lot is that track's double, not a new face
+            if self.tracks and iou_matrix(boxes[di], np.array([t.box for t in self.tracks])).max() > 0.5:
+                continue
+            t = Track(self._next_id, boxes[di].copy(), float(scores[di]))
+            self._next_id += 1
+            self.tracks.append(t)
+            new.append(t)
+        return new
+
+    def mark(self, track: Track, good: bool) -> None:
+        """Record one frame's landmark quality for a track."""
+        if good:
+            track.hits += 1
+            if track.state == "tentative" and track.hits >= self.min_hits:
+                track.state = "confirmed"
+        else:
+            track.misses += 1
+
+    def prune(self) -> list[Track]:
+        """Drop tracks without support for more than max_age frames (and tentative ones at their first miss
+        streak of 2); returns the removed tracks."""
+        gone = [t for t in self.tracks if t.misses > self.max_age or (t.state == "tentative" and t.misses >= 2)]
+        self.tracks = [t for t in self.tracks if t not in gone]
+        for t in gone:
+            t.state = "deleted"
+        return gone
+
+    def suppress_duplicates(self, iou: float = 0.6) -> list[Track]:
+        """Two tracks that converged on one face: keep the older (smaller id)."""
+        gone = []
+        ts = sorted(self.tracks, key=lambda t: t.track_id)
+        for i, a in enumerate(ts):
+            if a in gone:
+                continue
+            for b in ts[i + 1:]:
+                if b not in gone and iou_matrix(a.box, b.box)[0, 0] > iou:
+                    gone.append(b)
+        self.tracks = [t for t in self.tracks if t not in gone]
+        return gone

@@ -1,0 +1,343 @@
+"""Video in (PyAV: files, URLs, cameras, lavfi graphs) and out (H.264 with the source's timing and audio).
+
+Sources decode in a background thread into a bounded queue. Frames come out as 8-bit BGR whatever the pixel
+format (gray, yuv444, 10-bit), upright (rotation metadata applied), with times from packet timestamps.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import sys
+import threading
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .errors import FacetrackError
+
+log = logging.getLogger("facetrack.video")
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+
+
+@dataclass
+class VideoFrame:
+    index: int
+    time_s: float
+    image: np.ndarray = field(repr=False)
+    pts: int | None = None
+
+
+@dataclass
+class SourceInfo:
+    spec: str
+    width: int
+    height: int
+    fps: Fraction
+    time_base: Fraction
+    frames: int  # from the header; 0 when unknown (and not always true: damaged files promise more)
+    duration_s: float | None
+    has_audio: bool
+    live: bool
+    rotation: int = 0
+
+
+def parse_source(spec: str) -> tuple[str, str | None, bool]:
+    """(target, ffmpeg format or None, live) for a source spec."""
+    s = str(spec)
+    if s.startswith("lavfi:"):
+        return s[6:], "lavfi", False
+    if re.fullmatch(r"/dev/video\d+", s):
+        return s, "v4l2", True
+    if s.startswith("avfoundation:"):
+        return s[len("avfoundation:"):], "avfoundation", True
+    if s.startswith("dshow:"):
+        return s[len("dshow:"):], "dshow", True
+    if re.match(r"^(rtsp|rtmp|udp|srt|tcp)://", s):
+        return s, None, True
+    return s, None, False
+
+
+def _is_url(s: str) -> bool:
+    return bool(re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", s))
+
+
+class VideoSource:
+    """Iterate a video as :class:`VideoFrame` objects. Use as a context manager or call ``close()``.
+
+    ``live`` sources (cameras, network streams) drop the oldest queued frame rather than fall behind.
+    ``warn`` receives one-line warnings (skipped corrupt packets)."""
+
+    def __init__(self, spec: str | Path, queue_size: int = 8, live: bool | None = None, warn=None,
+                 open_timeout_s: float = 10.0):
+        import av
+        self.spec = str(spec)
+        self._qsize = queue_size
+        target, fmt, is_live = parse_source(self.spec)
+        self.live = is_live if live is None else live
+        self.warn = warn or (lambda m: print(f"facetrack: warning: {m}", file=sys.stderr))
+        if fmt is None and not _is_url(target):
+            p = Path(target)
+            if not p.exists():
+                raise FacetrackError(f"input not found: {target}")
+            if p.is_dir():
+                raise FacetrackError(f"input is a folder, not a video: {target}")
+            if p.stat().st_size == 0:
+                raise FacetrackError(f"input is empty (0 bytes): {target}")
+        if fmt is not None and fmt not in av.format.formats_available:
+            if fmt == "v4l2":
+                self._init_opencv_camera(target)
+                return
+            raise FacetrackError(f"this PyAV build cannot open '{fmt}' sources")
+        opts = {"rw_timeout": str(int(open_timeout_s * 1e6))} if _is_url(target) else {}
+        try:
+            self.container = av.open(target, format=fmt, options=opts, timeout=open_timeout_s if _is_url(target) else None)
+        except Exception as e:  # noqa: BLE001 - every PyAV open failure is a bad input
+            raise FacetrackError(f"cannot open video {self.spec}: {_av_msg(e)}") from None
+        if not self.container.streams.video:
+            self.container.close()
+            raise FacetrackError(f"{self.spec} has no video stream")
+        self.stream = self.container.streams.video[0]
+        self.stream.thread_type = "AUTO"
+        cc = self.stream.codec_context
+        fps = self.stream.average_rate or self.stream.guessed_rate or Fraction(25)
+        dur = None
+        if self.stream.duration is not None and self.stream.time_base is not None:
+            dur = float(self.stream.duration * self.stream.time_base)
+        elif self.container.duration:
+            dur = self.container.duration / 1e6
+        self.info = SourceInfo(self.spec, cc.width, cc.height, Fraction(fps), self.stream.time_base or Fraction(1, 90000),
+                               int(self.stream.frames or 0), dur, bool(self.container.streams.audio), self.live)
+        self._cap = None
+        self._start()
+
+    # ------------------------------------------------------------------ OpenCV fallback for cameras
+    def _init_opencv_camera(self, target: str) -> None:
+        import cv2
+        cap = cv2.VideoCapture(target)
+        if not cap.isOpened():
+            raise FacetrackError(f"cannot open camera {target}")
+        self._cap = cap
+        self.container = None
+        fps = cap.get(cv2.CAP_PROP_FPS) or 30
+        self.info = SourceInfo(self.spec, int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+                               Fraction(fps).limit_denominator(1001), Fraction(1, 1000), 0, None, False, True)
+        self._start()
+
+    def _start(self) -> None:
+        self.queue: queue.Queue = queue.Queue(maxsize=max(1, self._qsize))
+        self._stop = threading.Event()
+        self.dropped = 0
+        self.skipped_packets = 0
+        self._thread = threading.Thread(target=self._run, name="facetrack-decode", daemon=True)
+        self._thread.start()
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                if self.live and isinstance(item, VideoFrame):
+                    try:
+                        self.queue.get_nowait()
+                        self.dropped += 1
+                    except queue.Empty:
+                        pass
+        return False
+
+    def _frames(self) -> Iterator[tuple[np.ndarray, float, int | None]]:
+        if self._cap is not None:
+            import time
+            t0 = time.monotonic()
+            while not self._stop.is_set():
+                ok, img = self._cap.read()
+                if not ok:
+                    return
+                yield img, time.monotonic() - t0, None
+            return
+        import av
+        st = self.stream
+        tb = st.time_base
+        start = st.start_time
+        n = 0
+        for packet in self.container.demux(st):
+            if self._stop.is_set():
+                return
+            try:
+                frames = packet.decode()
+            except (av.error.InvalidDataError, av.error.ValueError, av.error.UndefinedError) as e:
+                self.skipped_packets += 1
+                self.warn(f"{self.spec}: skipped a corrupt packet at {_ts(packet.pts, tb)}: {_av_msg(e)}")
+                continue
+            for fr in frames:
+                yield self._to_bgr(fr), self._time(fr, tb, start, n), fr.pts
+                n += 1
+
+    def _time(self, fr, tb, start, n) -> float:
+        if fr.pts is not None and tb is not None:
+            return float((fr.pts - (start or 0)) * tb)
+        return n / float(self.info.fps)
+
+    def _to_bgr(self, fr) -> np.ndarray:
+        img = fr.to_ndarray(format="bgr24")
+        rot = int(getattr(fr, "rotation", 0) or 0) % 360
+        if rot:
+            self.info.rotation = rot
+            # PyAV reports the display matrix angle (counter-clockwise); turn the picture upright
+            img = np.ascontiguousarray(np.rot90(img, k=rot // 90))
+        return img
+
+    def _run(self) -> None:
+        i = 0
+        try:
+            for img, t, pts in self._frames():
+                if not self._put(VideoFrame(i, t, img, pts)):
+                    return
+                i += 1
+        except Exception as e:  # noqa: BLE001 - reported to the consumer as one line
+            self._put(FacetrackError(f"reading {self.spec} failed after {i} frames: {_av_msg(e)}"))
+        finally:
+            self._put(None)
+
+    def __iter__(self) -> Iterator[VideoFrame]:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            if isinstance(item, Exception):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        try:
+            while True:
+                self.queue.get_nowait()
+        except queue.Empty:
+            pass
+        self._thread.join(timeout=5)
+        if self._cap is not None:
+            self._cap.release()
+        if self.container is not None:
+            self.container.close()
+            self.container = None
+
+    def __enter__(self) -> "VideoSource":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _ts(pts, tb) -> str:
+    return f"{float(pts * tb):.3f}s" if pts is not None and tb is not None else "?"
+
+
+def _av_msg(e: Exception) -> str:
+    s = str(e).strip().splitlines()
+    return (s[0] if s else type(e).__name__)[:200]
+
+
+class VideoWriter:
+    """H.264 (libx264, yuv420p) mp4 writer. Frames carry their source time, so variable frame rate and the
+    source's timing are kept; ``audio_from`` copies that file's first audio stream (packets, no re-encode)
+    when the writer closes. Written to ``path`` directly; ``close()`` always finalises the file."""
+
+    def __init__(self, path: str | Path, fps: Fraction | float, width: int, height: int,
+                 audio_from: str | Path | None = None, crf: int = 23, preset: str = "veryfast"):
+        import av
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fps = Fraction(fps).limit_denominator(100000)
+        self.w, self.h = width + width % 2, height + height % 2
+        try:
+            self.out = av.open(str(self.path), "w")
+        except Exception as e:  # noqa: BLE001
+            raise FacetrackError(f"cannot write video {self.path}: {_av_msg(e)}") from None
+        self.vs = self.out.add_stream("libx264", rate=self.fps)
+        self.vs.width, self.vs.height, self.vs.pix_fmt = self.w, self.h, "yuv420p"
+        self.tb = Fraction(1, 90000)
+        self.vs.codec_context.time_base = self.tb
+        self.vs.options = {"crf": str(crf), "preset": preset}
+        self.audio_src, self.as_, self._ain = None, None, None
+        if audio_from is not None and not str(audio_from).startswith("lavfi:"):
+            try:
+                self._ain = av.open(str(audio_from))
+                if self._ain.streams.audio:
+                    self.as_ = self.out.add_stream_from_template(self._ain.streams.audio[0])
+                    self.audio_src = self._ain.streams.audio[0]
+                else:
+                    self._ain.close()
+                    self._ain = None
+            except Exception:  # noqa: BLE001 - no audio is not an error
+                self._ain = None
+        self.frames = 0
+        self.last_pts = -1
+        self.last_time = 0.0
+        self.closed = False
+
+    def write(self, image: np.ndarray, time_s: float | None = None) -> None:
+        import av
+        if time_s is None:
+            time_s = self.frames / float(self.fps)
+        if image.shape[1] != self.w or image.shape[0] != self.h:
+            pad = np.zeros((self.h, self.w, 3), np.uint8)
+            pad[: image.shape[0], : image.shape[1]] = image[: self.h, : self.w]
+            image = pad
+        fr = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
+        pts = int(round(time_s / self.tb))
+        if pts <= self.last_pts:  # timestamps must increase
+            pts = self.last_pts + 1
+        fr.pts, fr.time_base = pts, self.tb
+        self.last_pts = pts
+        self.last_time = time_s
+        for pkt in self.vs.encode(fr):
+            self.out.mux(pkt)
+        self.frames += 1
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            for pkt in self.vs.encode(None):
+                self.out.mux(pkt)
+            if self.audio_src is not None:
+                self._copy_audio()
+        finally:
+            self.out.close()
+            if self._ain is not None:
+                self._ain.close()
+
+    def _copy_audio(self) -> None:
+        end = self.last_time + 1.0 / float(self.fps)
+        st = self.audio_src
+        start = st.start_time or 0
+        for pkt in self._ain.demux(st):
+            if pkt.dts is None or pkt.size == 0:
+                continue
+            if pkt.pts is not None and float((pkt.pts - start) * st.time_base) > end:
+                break
+            pkt.stream = self.as_
+            try:
+                self.out.mux(pkt)
+            except Exception:  # noqa: BLE001 - a bad audio packet must not cost the video
+                continue
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def probe_frames(path: str | Path) -> int:
+    """Number of decodable video frames (decodes everything)."""
+    import av
+    with av.open(str(path)) as c:
+        return sum(1 for _ in c.decode(video=0))

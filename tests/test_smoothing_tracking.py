@@ -1,0 +1,108 @@
+import numpy as np
+import pytest
+
+from facetrack.smoothing import KalmanBank, KalmanSmoother, OneEuroSmoother, create_smoother
+from facetrack.tracking import Tracker, associate, iou_matrix
+
+
+def test_kalman_bank_matches_filterpy():
+    filterpy = pytest.importorskip("filterpy.kalman")
+    from filterpy.common import Q_discrete_white_noise
+    rng = np.random.default_rng(0)
+    k, steps = 6, 60
+    q = rng.uniform(0.1, 5, k)
+    r = rng.uniform(0.5, 3, k)
+    z0 = rng.normal(0, 10, k)
+    bank = KalmanBank(z0, 4.0, 100.0)
+    refs = []
+    for i in range(k):
+        f = filterpy.KalmanFilter(dim_x=2, dim_z=1)
+        f.x = np.array([[z0[i]], [0.0]])
+        f.P = np.diag([4.0, 100.0])
+        f.H = np.array([[1.0, 0.0]])
+        f.R = np.array([[r[i]]])
+        refs.append(f)
+    t = 0.0
+    for step in range(steps):
+        dt = float(rng.uniform(0.02, 0.07))  # variable frame rate
+        t += dt
+        z = z0 + 3 * np.sin(t * 3) + rng.normal(0, 1, k)
+        bank.predict(dt, q)
+        bank.update(z, r)
+        for i, f in enumerate(refs):
+            f.F = np.array([[1.0, dt], [0.0, 1.0]])
+            f.Q = Q_discrete_white_noise(2, dt, q[i])
+            f.predict()
+            f.update(np.array([[z[i]]]))
+        ref_x = np.array([f.x.ravel() for f in refs])
+        ref_p = np.array([f.P for f in refs])
+        np.testing.assert_allclose(bank.x, ref_x, atol=1e-9, rtol=0)
+        np.testing.assert_allclose(bank.P, ref_p, atol=1e-9, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["kalman", "one-euro"])
+def test_smoothers_are_scale_invariant_and_reduce_noise(name):
+    rng = np.random.default_rng(1)
+    base = rng.uniform(0, 1, (68, 2))
+    seq = [base + rng.normal(0, 0.01, base.shape) for _ in range(60)]
+    outs = {}
+    for scale in (50.0, 400.0):
+        sm = create_smoother(name)
+        outs[scale] = np.array([sm(7, s * scale + 20, i / 30) for i, s in enumerate(seq)], dtype=np.float64)
+    np.testing.assert_allclose((outs[400.0] - 20) / 400, (outs[50.0] - 20) / 50, atol=1e-4)
+    raw = np.array(seq) * 50 + 20
+    jit_raw = np.abs(np.diff(raw[10:], axis=0)).mean()
+    jit_sm = np.abs(np.diff(outs[50.0][10:], axis=0)).mean()
+    assert jit_sm < 0.6 * jit_raw
+
+
+def test_smoother_state_resets_per_track():
+    sm = KalmanSmoother()
+    a = np.zeros((5, 2)) + [[0, 0], [100, 0], [0, 100], [100, 100], [50, 50]]
+    sm(1, a, 0.0)
+    sm(1, a, 0.04)
+    sm.drop(1)
+    b = a + 300
+    np.testing.assert_allclose(sm(1, b, 0.08), b, atol=1e-4)  # a new track starts where it is seen
+    eu = OneEuroSmoother()
+    np.testing.assert_allclose(eu(2, b, 0.0), b, atol=1e-4)
+
+
+def test_iou_and_association():
+    a = np.array([[0, 0, 10, 10], [20, 20, 30, 30]])
+    b = np.array([[21, 21, 31, 31], [0, 0, 10, 5], [100, 100, 110, 110]])
+    iou = iou_matrix(a, b)
+    assert iou[0, 1] == pytest.approx(0.5)
+    assert iou[1, 0] == pytest.approx(81 / 119)
+    m, ut, ud = associate(a, b, 0.3)
+    assert sorted(m) == [(0, 1), (1, 0)] and ut == [] and ud == [2]
+
+
+def test_tracker_life_cycle_and_ids_never_reused():
+    tr = Tracker(min_hits=2, max_age=2, max_tracks=3)
+    new = tr.update_with_detections([[0, 0, 10, 10], [50, 50, 60, 60]], [0.9, 0.8])
+    assert [t.track_id for t in new] == [1, 2] and all(t.state == "tentative" for t in new)
+    for t in tr.tracks:
+        tr.mark(t, True)
+        tr.mark(t, True)
+    assert all(t.state == "confirmed" for t in tr.tracks)
+    # track 2 disappears for longer than max_age
+    for _ in range(3):
+        tr.update_with_detections([[1, 1, 11, 11]], [0.9])
+        tr.prune()
+    assert [t.track_id for t in tr.tracks] == [1]
+    new = tr.update_with_detections([[1, 1, 11, 11], [50, 50, 60, 60]], [0.9, 0.9])
+    assert [t.track_id for t in new] == [3]  # id 2 is not reused
+    # a tentative track that is not confirmed dies quickly
+    tr.mark(new[0], False)
+    tr.mark(new[0], False)
+    assert [t.track_id for t in tr.prune()] == [3]
+    assert 3 not in [t.track_id for t in tr.tracks]
+
+
+def test_duplicate_tracks_are_merged_into_the_older():
+    tr = Tracker()
+    tr.update_with_detections([[0, 0, 10, 10], [40, 0, 50, 10]], [0.9, 0.9])
+    tr.tracks[1].box = np.array([0.5, 0, 10.5, 10.0])  # converged on the same face
+    gone = tr.suppress_duplicates()
+    assert [t.track_id for t in gone] == [2] and [t.track_id for t in tr.tracks] == [1]
