@@ -31,7 +31,8 @@ class TrackOptions:
     device: str = "auto"
     detector: str = "mediapipe"
     detector_model: str | None = None
-    min_det_score: float = 0.5
+    min_det_score: float = 0.5       # a detection must score this to start a track
+    min_match_score: float = 0.25    # ... and this to keep an existing track alive
     detect_every: int = 5
     max_faces: int = 10
     smoother: str = "kalman"
@@ -65,7 +66,8 @@ class FaceTracker:
             raise FacetrackError("max_faces must be at least 1")
         self.o = o
         self.predictor = LandmarkPredictor(o.model, o.device)
-        kw_det = {"min_score": o.min_det_score, "model_path": o.detector_model} if o.detector == "mediapipe" else {}
+        kw_det = ({"min_score": min(o.min_match_score, o.min_det_score), "model_path": o.detector_model}
+                  if o.detector == "mediapipe" else {})
         self.detector = create_detector(o.detector, **kw_det)
         self.adapter = BOX_ADAPTERS.get(o.detector, {"box_scale": 1.0, "box_shift": 0.0})
         self.tracker = Tracker(o.iou_threshold, o.min_hits, o.max_age, o.max_faces)
@@ -83,13 +85,13 @@ class FaceTracker:
         t0 = time.perf_counter()
         detect = self.need_detect or not tr.tracks or (self.index - self.last_detect) >= o.detect_every
         if detect:
-            dets = [d for d in self.detector.detect(frame) if d.score >= o.min_det_score]
+            dets = [d for d in self.detector.detect(frame) if d.score >= min(o.min_match_score, o.min_det_score)]
             self.last_detect = self.index
             self.detections_run += 1
             boxes = np.array([adapt_box(d.box, **self.adapter) for d in dets]).reshape(-1, 4)
             t1 = time.perf_counter()
             self.timings["detect"] += t1 - t0
-            tr.update_with_detections(boxes, np.array([d.score for d in dets]))
+            tr.update_with_detections(boxes, np.array([d.score for d in dets]), new_min_score=o.min_det_score)
             self.timings["track"] += time.perf_counter() - t1
         t1 = time.perf_counter()
         tracks = list(tr.tracks)
@@ -163,7 +165,7 @@ def run(source: str, out_video: str | Path | None = None, csv: str | Path | None
     for p in (out_video, csv, jsonl):
         if p is not None:
             _check_writable(Path(p))
-    ft = FaceTracker(options, **kw)
+    ft = None
     sinks: list = []
     stats = {"frames": 0, "faces": 0, "tracks": set(), "interrupted": None}
     stop = {"sig": None}
@@ -183,6 +185,7 @@ def run(source: str, out_video: str | Path | None = None, csv: str | Path | None
         try:
             src = VideoSource(source, live=live, warn=lambda m: print(f"facetrack: warning: {m}", file=sys.stderr))
             info = src.info
+            ft = FaceTracker(options, **kw)
             if csv:
                 sinks.append(CSVSink(csv, ft.predictor.num_points))
             if jsonl:
@@ -229,7 +232,8 @@ def run(source: str, out_video: str | Path | None = None, csv: str | Path | None
                 vsink.close()
             if src is not None:
                 src.close()
-            ft.close()
+            if ft is not None:
+                ft.close()
         finally:
             if in_main:
                 for s, h in old.items():

@@ -1,8 +1,9 @@
 """Detection-to-track association (Hungarian on IoU), track life cycle and IDs.
 
-A track is ``tentative`` until it has ``min_hits`` good frames, then ``confirmed``; a track that goes
-``max_age`` frames without support (no matching detection on detection frames, or landmarks that no longer
-look like a face) is removed. IDs count up from 1 and are never reused.
+A track is ``tentative`` until it has ``min_hits`` good frames, then ``confirmed``. A track is removed when
+its landmarks have not looked like a face for more than ``max_age`` frames, or when the detector has not seen
+it in more than ``max_det_misses`` detection rounds in a row (a detector can miss a face for a while - turned,
+small - while the landmarks still hold it). IDs count up from 1 and are never reused.
 """
 from __future__ import annotations
 
@@ -46,31 +47,37 @@ class Track:
     box: np.ndarray                 # where to crop next (landmark-box convention)
     det_score: float = float("nan")
     hits: int = 0                   # good frames
-    misses: int = 0                 # consecutive frames without support
+    misses: int = 0                 # consecutive frames whose landmarks did not look like a face
+    det_misses: int = 0             # consecutive detection rounds without a matching detection
     state: str = "tentative"
     landmarks: np.ndarray | None = field(default=None, repr=False)
     scores: np.ndarray | None = field(default=None, repr=False)
 
 
 class Tracker:
-    def __init__(self, iou_threshold: float = 0.3, min_hits: int = 2, max_age: int = 10, max_tracks: int = 10):
+    def __init__(self, iou_threshold: float = 0.3, min_hits: int = 2, max_age: int = 10, max_tracks: int = 10,
+                 max_det_misses: int = 3):
         self.iou_threshold, self.min_hits, self.max_age, self.max_tracks = iou_threshold, min_hits, max_age, max_tracks
+        self.max_det_misses = max_det_misses
         self.tracks: list[Track] = []
         self._next_id = 1
 
-    def update_with_detections(self, boxes: np.ndarray, scores: np.ndarray) -> list[Track]:
-        """Match detections to tracks; matched tracks take the detection's box; new tracks for the rest
-        (best scores first, up to max_tracks). Returns the new tracks."""
+    def update_with_detections(self, boxes: np.ndarray, scores: np.ndarray, new_min_score: float = 0.0) -> list[Track]:
+        """Match detections to tracks; matched tracks take the detection's box; new tracks for the unmatched
+        detections scoring at least ``new_min_score`` (best first, up to max_tracks): as in ByteTrack, a weak
+        detection may confirm a face already tracked but not start a new one. Returns the new tracks."""
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         scores = np.asarray(scores, dtype=np.float64).reshape(-1)
         matches, um_t, um_d = associate(np.array([t.box for t in self.tracks]).reshape(-1, 4), boxes, self.iou_threshold)
         for ti, di in matches:
             t = self.tracks[ti]
-            t.box, t.det_score, t.misses = boxes[di].copy(), float(scores[di]), 0
+            t.box, t.det_score, t.det_misses = boxes[di].copy(), float(scores[di]), 0
         for ti in um_t:
-            self.tracks[ti].misses += 1
+            self.tracks[ti].det_misses += 1
         new = []
         for di in sorted(um_d, key=lambda j: -scores[j]):
+            if scores[di] < new_min_score:
+                continue
             if len(self.tracks) >= self.max_tracks:
                 break
             # a detection overlapping an existing track a lot is that track's double, not a new face
@@ -86,15 +93,17 @@ class Tracker:
         """Record one frame's landmark quality for a track."""
         if good:
             track.hits += 1
+            track.misses = 0
             if track.state == "tentative" and track.hits >= self.min_hits:
                 track.state = "confirmed"
         else:
             track.misses += 1
 
     def prune(self) -> list[Track]:
-        """Drop tracks without support for more than max_age frames (and tentative ones at their first miss
-        streak of 2); returns the removed tracks."""
-        gone = [t for t in self.tracks if t.misses > self.max_age or (t.state == "tentative" and t.misses >= 2)]
+        """Drop tracks without support (see the module docstring; tentative ones at their second bad frame or
+        first detection round without them); returns the removed tracks."""
+        gone = [t for t in self.tracks if t.misses > self.max_age or t.det_misses > self.max_det_misses
+                or (t.state == "tentative" and (t.misses >= 2 or t.det_misses >= 1))]
         self.tracks = [t for t in self.tracks if t not in gone]
         for t in gone:
             t.state = "deleted"

