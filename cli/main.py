@@ -61,8 +61,9 @@ def cmd_predict(a) -> int:
     img = cv2.imread(str(a.image), cv2.IMREAD_COLOR)
     if img is None:
         raise FacetrackError(f"cannot read image {a.image}")
-    det = create_detector(a.detector)
+    det = create_detector(a.detector, **({"model_path": a.detector_model} if a.detector == "mediapipe" else {}))
     dets = det.detect(img)[: a.max_faces]
+    getattr(det, "close", lambda: None)()
     pred = LandmarkPredictor(a.model, a.device, **box_adapter(a.detector))
     lms, conf = pred.predict(img, [d.box for d in dets]) if dets else ([], [])
     faces = [{"box": d.box.round(2).tolist(), "det_score": round(d.score, 4),
@@ -214,7 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("predict", help="landmarks of the faces in one image")
     r.add_argument("image")
     r.add_argument("--model", default="default")
-    r.add_argument("--detector", default="opencv", choices=["opencv", "mediapipe"])
+    r.add_argument("--detector", default="mediapipe", choices=["mediapipe", "opencv"])
+    r.add_argument("--detector-model", help="BlazeFace .tflite or Face Landmarker .task (default: cache, then pip)")
     r.add_argument("--device", default="auto")
     r.add_argument("--max-faces", type=int, default=10)
     r.add_argument("--out", help="annotated image")

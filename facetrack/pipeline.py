@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,7 +140,7 @@ def track(source, options: TrackOptions | None = None, with_images: bool = False
     ft = FaceTracker(options, **kw)
     try:
         with VideoSource(source) as src:
-            for vf in src:
+            for vf in src.frames(stop_event):
                 res = ft.update(vf.image, vf.time_s)
                 if with_images:
                     res.image = vf.image
@@ -149,7 +150,7 @@ def track(source, options: TrackOptions | None = None, with_images: bool = False
 
 
 class _Stop(Exception):
-    pass
+    """A second signal: stop now (outputs are still finalised)."""
 
 
 def run(source: str, out_video: str | Path | None = None, csv: str | Path | None = None,
@@ -165,14 +166,18 @@ def run(source: str, out_video: str | Path | None = None, csv: str | Path | None
     for p in (out_video, csv, jsonl):
         if p is not None:
             _check_writable(Path(p))
-    ft = None
+    ft = vsink = None
     sinks: list = []
     stats = {"frames": 0, "faces": 0, "tracks": set(), "interrupted": None}
     stop = {"sig": None}
+    stop_event = threading.Event()
 
     def _handler(signum, frame):
+        # first signal: finish the frame in hand, then stop; a second one stops at once
+        if stop_event.is_set():
+            raise _Stop()
         stop["sig"] = signum
-        raise _Stop()
+        stop_event.set()
 
     old = {}
     in_main = _in_main_thread()
@@ -195,7 +200,7 @@ def run(source: str, out_video: str | Path | None = None, csv: str | Path | None
             total = max_frames or (info.frames or None)
             prog = Progress(total, "track", "frames", every_s=5.0) if progress else None
             t_write = 0.0
-            for vf in src:
+            for vf in src.frames(stop_event):
                 res = ft.update(vf.image, vf.time_s)
                 tw = time.perf_counter()
                 for s in sinks:
@@ -219,7 +224,11 @@ def run(source: str, out_video: str | Path | None = None, csv: str | Path | None
                 prog.close(faces=stats["faces"])
             ft.timings["write"] = t_write
         except _Stop:
+            pass
+        if stop["sig"] is not None:
             stats["interrupted"] = "SIGINT" if stop["sig"] == signal.SIGINT else "SIGTERM"
+        if getattr(src, "stalled", False):
+            stats["interrupted"] = "source stalled"
     finally:
         # finalise outputs even on errors and signals: ignore further signals while closing
         if in_main:
@@ -228,7 +237,7 @@ def run(source: str, out_video: str | Path | None = None, csv: str | Path | None
         try:
             for s in sinks:
                 s.close()
-            if "vsink" in locals() and vsink is not None:
+            if vsink is not None:
                 vsink.close()
             if src is not None:
                 src.close()
@@ -241,13 +250,13 @@ def run(source: str, out_video: str | Path | None = None, csv: str | Path | None
     dt = time.perf_counter() - t_start
     return {"source": str(source), "frames": stats["frames"], "faces": stats["faces"],
             "tracks": len(stats["tracks"]), "seconds": round(dt, 3), "fps": round(stats["frames"] / max(dt, 1e-9), 2),
-            "detections_run": ft.detections_run, "dropped_frames": getattr(src, "dropped", 0), "stage_seconds": {k: round(v, 3) for k, v in ft.timings.items()},
+            "detections_run": ft.detections_run if ft else 0, "dropped_frames": getattr(src, "dropped", 0),
+            "stage_seconds": {k: round(v, 3) for k, v in (ft.timings.items() if ft else ())},
             "interrupted": stats["interrupted"], "outputs": {k: str(v) for k, v in
                                                              (("video", out_video), ("csv", csv), ("jsonl", jsonl)) if v}}
 
 
 def _in_main_thread() -> bool:
-    import threading
     return threading.current_thread() is threading.main_thread()
 
 

@@ -73,11 +73,14 @@ class VideoSource:
     ``warn`` receives one-line warnings (skipped corrupt packets)."""
 
     def __init__(self, spec: str | Path, queue_size: int = 8, live: bool | None = None, warn=None,
-                 open_timeout_s: float = 10.0):
+                 open_timeout_s: float = 10.0, stall_timeout_s: float = 10.0, format: str | None = None):
         import av
         self.spec = str(spec)
         self._qsize = queue_size
+        self.stall_timeout_s = stall_timeout_s
+        self.stalled = False
         target, fmt, is_live = parse_source(self.spec)
+        fmt = format or fmt
         self.live = is_live if live is None else live
         self.warn = warn or (lambda m: print(f"facetrack: warning: {m}", file=sys.stderr))
         if fmt is None and not _is_url(target):
@@ -118,6 +121,12 @@ class VideoSource:
     # ------------------------------------------------------------------ OpenCV fallback for cameras
     def _init_opencv_camera(self, target: str) -> None:
         import cv2
+        if not Path(target).exists():
+            raise FacetrackError(f"camera not found: {target}")
+        try:
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+        except AttributeError:
+            pass
         cap = cv2.VideoCapture(target)
         if not cap.isOpened():
             raise FacetrackError(f"cannot open camera {target}")
@@ -170,7 +179,7 @@ class VideoSource:
                 return
             try:
                 frames = packet.decode()
-            except (av.error.InvalidDataError, av.error.ValueError, av.error.UndefinedError) as e:
+            except av.error.FFmpegError as e:
                 self.skipped_packets += 1
                 self.warn(f"{self.spec}: skipped a corrupt packet at {_ts(packet.pts, tb)}: {_av_msg(e)}")
                 continue
@@ -205,8 +214,27 @@ class VideoSource:
             self._put(None)
 
     def __iter__(self) -> Iterator[VideoFrame]:
+        return self.frames()
+
+    def frames(self, stop: threading.Event | None = None, stall_timeout_s: float | None = None) -> Iterator[VideoFrame]:
+        """Frames until the source ends, ``stop`` is set, or (live sources) no frame came for
+        ``stall_timeout_s`` seconds (a camera or stream that stopped delivering: warned, then ended)."""
+        import time
+        if stall_timeout_s is None:
+            stall_timeout_s = self.stall_timeout_s if self.live else None
+        last = time.monotonic()
         while True:
-            item = self.queue.get()
+            if stop is not None and stop.is_set():
+                return
+            try:
+                item = self.queue.get(timeout=0.1)
+            except queue.Empty:
+                if stall_timeout_s is not None and time.monotonic() - last > stall_timeout_s:
+                    self.stalled = True
+                    self.warn(f"{self.spec}: no frame for {stall_timeout_s:g} s; the source stopped delivering, ending")
+                    return
+                continue
+            last = time.monotonic()
             if item is None:
                 return
             if isinstance(item, Exception):
@@ -220,7 +248,9 @@ class VideoSource:
                 self.queue.get_nowait()
         except queue.Empty:
             pass
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=2)
+        if self._thread.is_alive():
+            return  # blocked in a read of a stalled source: a daemon thread, left to the process's exit
         if self._cap is not None:
             self._cap.release()
         if self.container is not None:
@@ -239,8 +269,10 @@ def _ts(pts, tb) -> str:
 
 
 def _av_msg(e: Exception) -> str:
-    s = str(e).strip().splitlines()
-    return (s[0] if s else type(e).__name__)[:200]
+    """FFmpeg's reason without the errno number and the repeated file name."""
+    msg = getattr(e, "strerror", None) or (str(e).strip().splitlines() or [type(e).__name__])[0]
+    msg = re.sub(r"^\[Errno -?\d+\]\s*", "", str(msg))
+    return re.sub(r":\s*'[^']*'$", "", msg)[:200]
 
 
 class VideoWriter:

@@ -99,6 +99,10 @@ def training_mean_face(ds: LandmarkSet, input_size: int, crop_scale: float) -> t
     return mean_face(torch.tensor(np.stack(shapes)))
 
 
+def metrics_file_of(out: Path) -> Path:
+    return out / "metrics.jsonl"
+
+
 def lr_at(cfg: TrainConfig, epoch: int) -> float:
     return cfg.lr * cfg.gamma ** sum(epoch >= m for m in cfg.milestones)
 
@@ -244,6 +248,10 @@ def train(cfg: TrainConfig, resume: bool = False, train_set: LandmarkSet | None 
         info = load_train_state(state_file, model, opt)
         start_epoch, best = int(info["epoch"]) + 1, float(info.get("best", math.inf))
         log(f"resuming after epoch {start_epoch} (best val NME {best:.4f})")
+        if metrics_file_of(out).exists():  # rows of an epoch that was cut short before its state was saved
+            keep = [ln for ln in metrics_file_of(out).read_text().splitlines()
+                    if ln.strip() and json.loads(ln)["epoch"] <= start_epoch]
+            metrics_file_of(out).write_text("".join(k + "\n" for k in keep))
     model.meta.recipe = {"optimizer": "adam", "lr": cfg.lr, "batch_size": cfg.batch_size, "epochs": cfg.epochs,
                          "milestones": list(cfg.milestones), "gamma": cfg.gamma, "data": cfg.data,
                          "pretrained": bool(cfg.pretrained or cfg.pretrained_weights), "init": cfg.init,
@@ -255,7 +263,7 @@ def train(cfg: TrainConfig, resume: bool = False, train_set: LandmarkSet | None 
                 torch.autocast("cpu", dtype=torch.bfloat16) if (cfg.bf16 and device.type == "cpu") else None)
     aug = Augmenter(train_set.scheme, cfg.input_size, model.meta.crop_scale)
     tset = TrainSet(train_set, aug, cfg.seed)
-    metrics_file = out / "metrics.jsonl"
+    metrics_file = metrics_file_of(out)
     if not resume and metrics_file.exists():
         metrics_file.unlink()
     t_start = time.time()
@@ -303,9 +311,9 @@ def train(cfg: TrainConfig, resume: bool = False, train_set: LandmarkSet | None 
         if score < best:
             best = score
             save_model(model, out / "best.safetensors", half=cfg.half_checkpoints)
-        save_train_state(state_file, model, opt, {"epoch": epoch, "best": best, "config": cfg_json}, scaler)
-        with open(metrics_file, "a") as f:
+        with open(metrics_file, "a") as f:  # the row first, then the state that marks the epoch done
             f.write(json.dumps(row) + "\n")
+        save_train_state(state_file, model, opt, {"epoch": epoch, "best": best, "config": cfg_json}, scaler)
         plot_curves(metrics_file, out / "curves.png")
         log(json.dumps(row))
         epochs_run += 1

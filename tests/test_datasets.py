@@ -126,3 +126,20 @@ def test_augmentation_keeps_landmarks_on_their_dots(seed):
     same = (np.abs(src_col - got_col).max(1) < 60)[inside].mean()
     swapped = (np.abs(src_col[perm] - got_col).max(1) < 60)[inside].mean()
     assert max(same, swapped) > 0.8
+
+
+def test_aflw_reader_on_generated_mat(tmp_path):
+    from scipy.io import savemat
+
+    from pipnet_model.datasets import read_aflw
+    rng = np.random.default_rng(1)
+    data = np.hstack([rng.uniform(1, 90, (3, 19)), rng.uniform(1, 70, (3, 19))])
+    names = np.empty((3, 1), dtype=object)
+    for i in range(3):
+        names[i, 0] = f"0/image{i:05d}.jpg"
+    savemat(tmp_path / "AFLWinfo_release.mat", {"data": data, "nameList": names})
+    ds = read_aflw(tmp_path / "AFLWinfo_release.mat", images="/aflw/flickr")
+    assert len(ds) == 3 and ds.scheme.num_points == 19 and ds.scheme.norm == "box"
+    assert str(ds.records[2].image) == "/aflw/flickr/0/image00002.jpg"
+    np.testing.assert_allclose(ds.records[0].points[:, 1], data[0, 19:] - 1, atol=1e-4)
+    _check_flip_consistent(ds)

@@ -181,3 +181,26 @@ def test_face_tracker_api_with_own_frames(detector_env, clip):
     assert all(len(r.faces) >= 1 for r in results[1:])
     f = results[5].faces[0]
     assert f.landmarks.shape == (68, 2) and f.scores.shape == (68,) and f.track_id == 1
+
+
+def test_rotation_metadata_is_applied(tmp_path):
+    """A phone-style clip: landscape pixels with display rotation -90 (90 degrees clockwise) come out portrait."""
+    path = tmp_path / "rot.mp4"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=10)
+        s.width, s.height, s.pix_fmt = 64, 32, "yuv420p"
+        s.set_display_rotation(-90)
+        for i in range(3):
+            img = np.zeros((32, 64, 3), np.uint8)
+            img[:8, :8] = 255  # marker in the top-left corner
+            fr = av.VideoFrame.from_ndarray(img, format="bgr24")
+            fr.pts = i
+            for p in s.encode(fr):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    with VideoSource(path) as src:
+        frames = list(src)
+    img = frames[0].image
+    assert img.shape[:2] == (64, 32)
+    assert img[:8, -8:].mean() > 200 and img[-8:, :8].mean() < 50  # top-left went to top-right

@@ -1,6 +1,9 @@
 """MediaPipe BlazeFace (short range) through MediaPipe Tasks' FaceDetector."""
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +11,26 @@ import numpy as np
 from ..assets import resolve_detector_model
 from ..errors import FacetrackError
 from ..types import Detection
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """MediaPipe/TFLite's C++ code logs INFO/WARNING lines straight to file descriptor 2; hide them while it
+    starts, runs its first frame and shuts down, so a user sees facetrack's own messages only."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 class MediaPipeDetector:
@@ -26,17 +49,25 @@ class MediaPipeDetector:
         opts = vision.FaceDetectorOptions(base_options=BaseOptions(model_asset_path=str(path)),
                                           running_mode=vision.RunningMode.IMAGE, min_detection_confidence=min_score)
         try:
-            self._det = vision.FaceDetector.create_from_options(opts)
+            with quiet_native_stderr():
+                self._det = vision.FaceDetector.create_from_options(opts)
         except Exception as e:  # noqa: BLE001
             raise FacetrackError(f"cannot load face detector model {path}: {str(e).splitlines()[0][:160]}") from None
         self.model_path = path
         # close before interpreter teardown (MediaPipe's own finaliser fails noisily at exit)
         import weakref
-        self._finalizer = weakref.finalize(self, self._det.close)
+        self._finalizer = weakref.finalize(self, _close_quietly, self._det)
+        self._calls = 0
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
         rgb = np.ascontiguousarray(frame[..., ::-1])
-        res = self._det.detect(self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb))
+        image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb)
+        self._calls += 1
+        if self._calls <= 2:  # the first calls log native warnings
+            with quiet_native_stderr():
+                res = self._det.detect(image)
+        else:
+            res = self._det.detect(image)
         out = []
         for d in res.detections:
             b = d.bounding_box
@@ -49,3 +80,8 @@ class MediaPipeDetector:
     def close(self) -> None:
         if getattr(self, "_finalizer", None) is not None:
             self._finalizer()
+
+
+def _close_quietly(det) -> None:
+    with quiet_native_stderr():
+        det.close()
