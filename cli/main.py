@@ -114,7 +114,7 @@ def cmd_info(a) -> int:
 
 def _track_options(a):
     from facetrack.pipeline import TrackOptions
-    return TrackOptions(model=a.model, device=a.device, detector=a.detector, detector_model=a.detector_model,
+    return TrackOptions(model=a.model, device=a.device, backend=a.backend, detector=a.detector, detector_model=a.detector_model,
                         min_det_score=a.min_det_score, detect_every=a.detect_every, max_faces=a.max_faces,
                         smoother=a.smoother)
 
@@ -154,12 +154,46 @@ def cmd_sample(a) -> int:
     return 0
 
 
+def cmd_bench(a) -> int:
+    from facetrack import bench
+    if a.landmarks:
+        res = bench.bench_landmarks(a.model, a.backends.split(",") if a.backends else None,
+                                    [int(v) for v in a.batch_sizes.split(",")], a.device, a.seconds)
+        if not a.json:
+            print(f"device {res['device']} ({res['threads']} threads), input {res['input_size']}, "
+                  f"{res['model_gflops_per_face']} GFLOP/face, measured peak {res['measured_peak_gflops']} GFLOP/s "
+                  f"-> compute floor {res['compute_floor_faces_per_s']} faces/s")
+            for r in res["rows"]:
+                print(f"  {r['backend']:12s} batch {r['batch']:4d}: {r['faces_per_s']:8.1f} faces/s "
+                      f"({r['achieved_gflops']} GFLOP/s)")
+    else:
+        source = a.input
+        if source is None:
+            from facetrack.samples import ClipSpec, make_clip
+            source = str(make_clip(Path(a.workdir) / "bench_sample.mp4", ClipSpec()))
+        res = bench.bench_pipeline(source, a.frames, _track_options(a), peers=a.peers, write_video=a.write_video)
+        if not a.json:
+            print(f"{res['source']}: {res['frames']} frames, {res['faces']} faces, backend {res['backend']} on "
+                  f"{res['device']}, {res['threads']} threads")
+            print("  ms/frame: " + ", ".join(f"{k} {v}" for k, v in res["stage_ms_per_frame"].items()))
+            print(f"  end to end {res['fps_end_to_end']} frames/s, {res['faces_per_s_end_to_end']} faces/s; "
+                  f"landmark stage {res['landmark_faces_per_s']} faces/s; peak RSS {res['peak_rss_mb']} MB")
+            for k, v in res.get("peers", {}).items():
+                print(f"  peer {k}: " + (f"{v['fps_end_to_end']} frames/s end to end -> facetrack x{v['facetrack_speedup']}"
+                                        if "fps" in v else v["skipped"]))
+    if a.json:
+        print(json.dumps(res))
+    return 0
+
+
 def _add_track_args(t: argparse.ArgumentParser) -> None:
     t.add_argument("--out-video", help="annotated H.264 video (audio copied)")
     t.add_argument("--csv", help="one row per face per frame")
     t.add_argument("--jsonl", help="one JSON object per face per frame")
     t.add_argument("--model", default="default", help="'default' or a PIPNet .safetensors file")
     t.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    t.add_argument("--backend", default="auto", choices=["auto", "torch", "onnxruntime", "openvino"],
+                   help="landmark inference engine (auto: the fastest installed for the device)")
     t.add_argument("--detector", default="mediapipe", choices=["mediapipe", "opencv"])
     t.add_argument("--detector-model", help="BlazeFace .tflite or Face Landmarker .task (default: cache, then pip)")
     t.add_argument("--min-det-score", type=float, default=0.5)
@@ -253,6 +287,20 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--seconds", type=float, default=8.0)
     sa.add_argument("--audio", action="store_true")
     sa.set_defaults(fn=cmd_sample)
+
+    b = sub.add_parser("bench", help="per-stage speed of the pipeline (and peers), or of the landmark stage alone")
+    b.add_argument("input", nargs="?", help="video (default: the generated sample clip)")
+    _add_track_args(b)
+    b.add_argument("--frames", type=int, default=300, help="frames to decode into memory and run")
+    b.add_argument("--peers", action="store_true", help="also MediaPipe Face Landmarker and dlib on the same frames")
+    b.add_argument("--write-video", action="store_true", help="include annotated-video encoding in the write stage")
+    b.add_argument("--landmarks", action="store_true", help="landmark stage only: faces/s against batch size")
+    b.add_argument("--backends", help="comma-separated backends for --landmarks (default: all installed)")
+    b.add_argument("--batch-sizes", default="1,8,32,128,256")
+    b.add_argument("--seconds", type=float, default=2.0, help="time per measurement (--landmarks)")
+    b.add_argument("--workdir", default="out")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(fn=cmd_bench)
 
     i = sub.add_parser("info", help="show a model file's metadata")
     i.add_argument("--model", default="default")

@@ -1,6 +1,7 @@
 """LandmarkPredictor: frame + face boxes -> crops -> one batched PIPNet call -> landmarks in frame pixels."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import torch
 from pipnet_model.augment import apply_affine, crop_matrix, from_unit, invert_affine, square_from_box, warp
 from pipnet_model.checkpoint import PIPNetModel
 from pipnet_model.checkpoint import load_model as _load_file
-from pipnet_model.inference import CropPredictor
+from pipnet_model.inference import CropPredictor, to_input
 
 from .assets import resolve_model_path
 from .errors import FacetrackError
@@ -41,12 +42,22 @@ class LandmarkPredictor:
     """
 
     def __init__(self, model: str | Path | PIPNetModel = "default", device: str = "auto",
-                 box_scale: float = 1.0, box_shift: float = 0.0):
+                 box_scale: float = 1.0, box_shift: float = 0.0, backend: str = "auto",
+                 device_crops: bool | None = None):
+        from pipnet_model.inference import resolve_device
+
+        from .backends import make_runner
         self.model = load_model(model)
-        self.predictor = CropPredictor(self.model, device)
-        self.device = self.predictor.device
+        dev = resolve_device(device)
+        runner = make_runner(self.model, backend, dev)
+        self.backend = runner.name
+        self.predictor = CropPredictor(self.model, dev, runner=runner)
+        self.device = dev
         self.size = self.model.meta.input_size
         self.box_scale, self.box_shift = box_scale, box_shift
+        # on a GPU the crops are cut there: one upload per frame and one batched affine warp (grid_sample)
+        self.device_crops = (dev.type == "cuda") if device_crops is None else device_crops
+        self.timings = {"crop": 0.0, "network": 0.0, "decode_nrm": 0.0, "faces": 0}
 
     @property
     def num_points(self) -> int:
@@ -80,23 +91,68 @@ class LandmarkPredictor:
 
     def predict_batch(self, items: list[tuple[np.ndarray, np.ndarray]], color: str = "BGR") -> list[tuple[np.ndarray, np.ndarray]]:
         """Several frames' faces in one network call: [(frame, boxes)] -> [(landmarks, confidence)]."""
+        t0 = time.perf_counter()
         all_crops, all_mats, counts = [], [], []
         for frame, boxes in items:
-            c, m = self.crops(frame, np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
-            all_crops.append(c)
+            boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+            if self.device_crops:
+                m = self.crop_matrices(boxes)
+                if m:
+                    all_crops.append(self.device_crop_tensor(frame, m, color))
+            else:
+                c, m = self.crops(frame, boxes)
+                all_crops.append(c)
             all_mats += m
             counts.append(len(m))
         n = self.num_points
         if not all_mats:
             return [(np.zeros((0, n, 2), np.float32), np.zeros((0, n), np.float32)) for _ in items]
-        pts, conf = self.predictor(np.concatenate(all_crops), bgr=(color == "BGR"))
+        x = (torch.cat(all_crops) if self.device_crops
+             else to_input(np.concatenate(all_crops), self.model, color == "BGR", self.device))
+        t1 = time.perf_counter()
+        out = self.predictor.outputs(x)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        t2 = time.perf_counter()
+        pts, conf = self.predictor.decode(out)
         lms = np.stack([apply_affine(from_unit(p.astype(np.float64), self.size), invert_affine(m))
                         for p, m in zip(pts, all_mats)]).astype(np.float32)
+        t3 = time.perf_counter()
+        self.timings["crop"] += t1 - t0
+        self.timings["network"] += t2 - t1
+        self.timings["decode_nrm"] += t3 - t2
+        self.timings["faces"] += len(all_mats)
         out, k = [], 0
         for c in counts:
             out.append((lms[k:k + c], conf[k:k + c].astype(np.float32)))
             k += c
         return out
+
+    @torch.inference_mode()
+    def device_crop_tensor(self, frame: np.ndarray, mats: list[np.ndarray], color: str = "BGR") -> torch.Tensor:
+        """Normalised network input for the crops of one frame, cut on ``self.device`` with one batched
+        bilinear warp (zeros outside the frame), matching OpenCV's warpAffine convention."""
+        dev = self.device
+        src = torch.from_numpy(np.ascontiguousarray(frame))
+        if dev.type == "cuda":
+            src = src.pin_memory()
+        src = src.to(dev, non_blocking=True).permute(2, 0, 1).float()  # (3, H, W)
+        h, w = frame.shape[:2]
+        s = self.size
+        inv = torch.tensor(np.stack([invert_affine(m) for m in mats]), dtype=torch.float32, device=dev)  # (K,2,3)
+        ys, xs = torch.meshgrid(torch.arange(s, device=dev, dtype=torch.float32),
+                                torch.arange(s, device=dev, dtype=torch.float32), indexing="ij")
+        pix = torch.stack([xs, ys, torch.ones_like(xs)], -1).view(1, s * s, 3)
+        srcxy = pix @ inv.transpose(1, 2)  # (K, S*S, 2) source pixel centres
+        grid = torch.stack([(2 * srcxy[..., 0] + 1) / w - 1, (2 * srcxy[..., 1] + 1) / h - 1], -1).view(-1, s, s, 2)
+        crops = torch.nn.functional.grid_sample(src.unsqueeze(0).expand(len(mats), -1, -1, -1), grid,
+                                                mode="bilinear", padding_mode="zeros", align_corners=False)
+        meta = self.model.meta
+        if (color == "BGR") == (meta.color == "RGB"):
+            crops = crops.flip(1)
+        mean = torch.tensor(meta.mean, device=dev).view(1, 3, 1, 1) * 255
+        std = torch.tensor(meta.std, device=dev).view(1, 3, 1, 1) * 255
+        return ((crops - mean) / std).contiguous(memory_format=torch.channels_last)
 
     @torch.inference_mode()
     def warmup(self) -> None:

@@ -30,6 +30,7 @@ from .types import Face, FrameResult
 class TrackOptions:
     model: str = "default"
     device: str = "auto"
+    backend: str = "auto"            # torch | onnxruntime | openvino; auto: fastest installed for the device
     detector: str = "mediapipe"
     detector_model: str | None = None
     min_det_score: float = 0.5       # a detection must score this to start a track
@@ -66,7 +67,7 @@ class FaceTracker:
         if o.max_faces < 1:
             raise FacetrackError("max_faces must be at least 1")
         self.o = o
-        self.predictor = LandmarkPredictor(o.model, o.device)
+        self.predictor = LandmarkPredictor(o.model, o.device, backend=o.backend)
         kw_det = ({"min_score": min(o.min_match_score, o.min_det_score), "model_path": o.detector_model}
                   if o.detector == "mediapipe" else {})
         self.detector = create_detector(o.detector, **kw_det)

@@ -31,24 +31,34 @@ def to_input(crops: np.ndarray | torch.Tensor, model: PIPNetModel, bgr: bool = T
 
 
 class CropPredictor:
-    """Runs a model on ready-made crops: (B, S, S, 3) uint8 -> normalised points (B, N, 2), confidence (B, N)."""
+    """Runs a model on ready-made crops: (B, S, S, 3) uint8 -> normalised points (B, N, 2), confidence (B, N).
 
-    def __init__(self, model: PIPNetModel, device: str | torch.device = "auto"):
+    ``runner`` (optional) replaces the eager torch network: any callable taking the normalised float batch
+    and returning the five output maps (facetrack uses it for ONNX Runtime and OpenVINO)."""
+
+    def __init__(self, model: PIPNetModel, device: str | torch.device = "auto", runner=None):
         self.model = model
         self.device = resolve_device(device)
-        self.net = model.net.to(self.device).eval()
-        self.nb = model.meta.nb_tensor().to(self.device)
+        self.runner = runner
+        self.net = model.net.to(self.device).eval() if runner is None else None
+        self.nb = model.meta.nb_tensor()
         self.rev = model.meta.reverse()
         self.nrm = model.meta.nrm != "none"
+
+    @torch.inference_mode()
+    def outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(o.float() for o in (self.runner(x) if self.runner is not None else self.net(x)))
 
     @torch.inference_mode()
     def __call__(self, crops: np.ndarray | torch.Tensor, bgr: bool = True) -> tuple[np.ndarray, np.ndarray]:
         if len(crops) == 0:
             n = self.model.meta.num_points
             return np.zeros((0, n, 2), np.float32), np.zeros((0, n), np.float32)
-        x = to_input(crops, self.model, bgr, self.device)
-        out = self.net(x)
-        pts, conf = decode(tuple(o.float() for o in out), self.nb, self.rev, nrm=self.nrm)
+        return self.decode(self.outputs(to_input(crops, self.model, bgr, self.device)))
+
+    def decode(self, out: tuple[torch.Tensor, ...]) -> tuple[np.ndarray, np.ndarray]:
+        dev = out[0].device
+        pts, conf = decode(out, self.nb.to(dev), self.rev, nrm=self.nrm)
         return pts.cpu().numpy(), conf.cpu().numpy()
 
 
