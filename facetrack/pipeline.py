@@ -235,19 +235,17 @@ def run(source: str, out_video: str | Path | None = None, csv: str | Path | None
         if in_main:
             for s in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(s, signal.SIG_IGN)
-        try:
-            for s in sinks:
-                s.close()
-            if vsink is not None:
-                vsink.close()
-            if src is not None:
-                src.close()
-            if ft is not None:
-                ft.close()
-        finally:
-            if in_main:
-                for s, h in old.items():
-                    signal.signal(s, h)
+        errors = []
+        for closer in [s.close for s in sinks] + [c.close for c in (vsink, src, ft) if c is not None]:
+            try:
+                closer()
+            except Exception as e:  # noqa: BLE001 - close everything, then report the first failure
+                errors.append(e)
+        if in_main:
+            for s, h in old.items():
+                signal.signal(s, h)
+        if errors and sys.exc_info()[0] is None:
+            raise errors[0]
     dt = time.perf_counter() - t_start
     return {"source": str(source), "frames": stats["frames"], "faces": stats["faces"],
             "tracks": len(stats["tracks"]), "seconds": round(dt, 3), "fps": round(stats["frames"] / max(dt, 1e-9), 2),

@@ -95,25 +95,55 @@ class JSONLSink:
 
 
 class AnnotatedVideoSink:
-    """Draws landmarks, boxes and track IDs on each frame and encodes H.264 with the source's timing and audio."""
+    """Draws landmarks, boxes and track IDs on each frame and encodes H.264 with the source's timing and audio.
 
-    def __init__(self, path: str | Path, fps: Fraction | float, width: int, height: int, audio_from=None):
+    Drawing and encoding run in a background thread behind a bounded queue (``queue_size`` frames), so they
+    overlap with decoding and inference; ``close()`` drains the queue and finalises the file."""
+
+    def __init__(self, path: str | Path, fps: Fraction | float, width: int, height: int, audio_from=None,
+                 queue_size: int = 8):
+        import queue
+        import threading
+
         from .video import VideoWriter
         self.writer = VideoWriter(path, fps, width, height, audio_from=audio_from)
         self.path = Path(path)
+        self.q: queue.Queue = queue.Queue(maxsize=queue_size)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="facetrack-encode", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self.q.get()
+            if item is None:
+                return
+            if self.error is not None:
+                continue
+            result, image = item
+            try:
+                for f in result.faces:
+                    draw_landmarks(image, f.landmarks, f.box, f.track_id)
+                self.writer.write(image, result.time_s)
+            except BaseException as e:  # noqa: BLE001 - reported by write()/close() in the caller's thread
+                self.error = e
 
     def write(self, result: FrameResult, image: np.ndarray) -> None:
-        vis = image.copy()
-        for f in result.faces:
-            draw_landmarks(vis, f.landmarks, f.box, f.track_id)
-        self.writer.write(vis, result.time_s)
+        if self.error is not None:
+            raise FacetrackError(f"writing {self.path} failed: {self.error}")
+        self.q.put((result, image.copy()))
 
     @property
     def frames(self) -> int:
         return self.writer.frames
 
     def close(self) -> None:
+        if self.thread.is_alive():
+            self.q.put(None)
+            self.thread.join()
         self.writer.close()
+        if self.error is not None:
+            raise FacetrackError(f"writing {self.path} failed: {self.error}")
 
     def __enter__(self):
         return self
