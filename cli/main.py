@@ -186,10 +186,25 @@ def cmd_bench(a) -> int:
     return 0
 
 
+def cmd_batch(a) -> int:
+    from facetrack.batch import BatchOptions, run_batch
+    csv_on = a.csv or not (a.jsonl or a.video)
+    o = BatchOptions(out=a.out, csv=csv_on, jsonl=a.jsonl, video=a.video, workers=a.workers, ray=a.ray,
+                     resume=a.resume, chunk_seconds=a.chunk_seconds, track=_track_options(a))
+    res = run_batch(a.inputs, o, progress=not a.quiet)
+    print(json.dumps(res))
+    return 0 if res["failed"] == 0 else 1
+
+
 def _add_track_args(t: argparse.ArgumentParser) -> None:
     t.add_argument("--out-video", help="annotated H.264 video (audio copied)")
     t.add_argument("--csv", help="one row per face per frame")
     t.add_argument("--jsonl", help="one JSON object per face per frame")
+    t.add_argument("--max-frames", type=int)
+    _add_model_args(t)
+
+
+def _add_model_args(t: argparse.ArgumentParser) -> None:
     t.add_argument("--model", default="default", help="'default' or a PIPNet .safetensors file")
     t.add_argument("--device", default="auto", help="auto, cpu or cuda")
     t.add_argument("--backend", default="auto", choices=["auto", "torch", "onnxruntime", "openvino"],
@@ -200,7 +215,6 @@ def _add_track_args(t: argparse.ArgumentParser) -> None:
     t.add_argument("--detect-every", type=int, default=5, help="run the detector every N frames (and when a track is lost)")
     t.add_argument("--max-faces", type=int, default=10)
     t.add_argument("--smoother", default="kalman", choices=["kalman", "one-euro", "none"])
-    t.add_argument("--max-frames", type=int)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -301,6 +315,20 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--workdir", default="out")
     b.add_argument("--json", action="store_true")
     b.set_defaults(fn=cmd_bench)
+
+    ba = sub.add_parser("batch", help="process many videos: outputs per video and DIR/manifest.jsonl")
+    ba.add_argument("inputs", nargs="+", help="files, folders, globs, or .txt files listing paths/URLs")
+    ba.add_argument("--out", required=True, help="output folder (mirrors the inputs' relative paths)")
+    ba.add_argument("--video", action="store_true", help="annotated video per input")
+    ba.add_argument("--workers", type=int, help="parallel workers (default: one per core)")
+    ba.add_argument("--ray", nargs="?", const="local", help="run on Ray: embedded local runtime, 'auto' or ray://HOST:PORT")
+    ba.add_argument("--chunk-seconds", type=float, help="split long videos into chunks cut at keyframes (Ray or local)")
+    ba.add_argument("--resume", action="store_true", help="skip videos whose outputs are complete")
+    ba.add_argument("--quiet", action="store_true")
+    _add_model_args(ba)
+    ba.add_argument("--csv", action="store_true", help="CSV per input (the default when no output is chosen)")
+    ba.add_argument("--jsonl", action="store_true", help="JSON Lines per input")
+    ba.set_defaults(fn=cmd_batch)
 
     i = sub.add_parser("info", help="show a model file's metadata")
     i.add_argument("--model", default="default")

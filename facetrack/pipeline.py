@@ -72,9 +72,15 @@ class FaceTracker:
                   if o.detector == "mediapipe" else {})
         self.detector = create_detector(o.detector, **kw_det)
         self.adapter = BOX_ADAPTERS.get(o.detector, {"box_scale": 1.0, "box_shift": 0.0})
+        self.reset()
+
+    def reset(self, start_index: int = 0) -> None:
+        """Forget every track (a new video or chunk); the model and detector stay loaded. Frame indices
+        continue from ``start_index``."""
+        o = self.o
         self.tracker = Tracker(o.iou_threshold, o.min_hits, o.max_age, o.max_faces)
         self.smoother = create_smoother(o.smoother)
-        self.index = 0
+        self.index = self.start_index = start_index
         self.last_detect = -10 ** 9
         self.need_detect = True
         self.timings = {"detect": 0.0, "landmarks": 0.0, "track": 0.0, "smooth": 0.0}
@@ -119,7 +125,7 @@ class FaceTracker:
         for t in sorted(tr.tracks, key=lambda t: t.track_id):
             if t.misses > 0 or t.landmarks is None:
                 continue  # not supported this frame: say nothing rather than something stale
-            if t.state != "confirmed" and self.index >= o.min_hits:
+            if t.state != "confirmed" and self.index - self.start_index >= o.min_hits:
                 continue
             sm = self.smoother(t.track_id, t.landmarks, time_s)
             faces.append(Face(landmark_box(sm), sm, t.scores, t.track_id, t.det_score))
@@ -157,11 +163,13 @@ class _Stop(Exception):
 def run(source: str, out_video: str | Path | None = None, csv: str | Path | None = None,
         jsonl: str | Path | None = None, progress: bool = True, max_frames: int | None = None,
         options: TrackOptions | None = None, on_frame=None, on_frame_image=None, live: bool | None = None,
-        **kw) -> dict:
+        tracker: FaceTracker | None = None, start_s: float | None = None, end_s: float | None = None,
+        frame_offset: int = 0, **kw) -> dict:
     """Process a whole source into sinks; returns a summary. SIGINT/SIGTERM stop cleanly: every sink is
     finalised with the frames processed so far, and the summary says ``interrupted``. ``on_frame_image(result,
     image)`` may return False to stop (the camera preview's 'q'). A source that stops delivering frames ends
-    the run with its outputs finalised."""
+    the run with its outputs finalised. ``tracker`` reuses a loaded :class:`FaceTracker` (reset, not closed);
+    ``start_s``/``end_s`` process a time range (a chunk) whose frames are numbered from ``frame_offset``."""
     from .sinks import AnnotatedVideoSink, CSVSink, JSONLSink
     from .video import VideoSource
     for p in (out_video, csv, jsonl):
@@ -189,9 +197,15 @@ def run(source: str, out_video: str | Path | None = None, csv: str | Path | None
     src = None
     try:
         try:
-            src = VideoSource(source, live=live, warn=lambda m: print(f"facetrack: warning: {m}", file=sys.stderr))
+            src = VideoSource(source, live=live, warn=lambda m: print(f"facetrack: warning: {m}", file=sys.stderr),
+                              start_s=start_s, end_s=end_s)
             info = src.info
-            ft = FaceTracker(options, **kw)
+            if tracker is not None:
+                ft = tracker
+                ft.reset(frame_offset)
+            else:
+                ft = FaceTracker(options, **kw)
+                ft.reset(frame_offset)
             if csv:
                 sinks.append(CSVSink(csv, ft.predictor.num_points))
             if jsonl:
@@ -236,7 +250,8 @@ def run(source: str, out_video: str | Path | None = None, csv: str | Path | None
             for s in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(s, signal.SIG_IGN)
         errors = []
-        for closer in [s.close for s in sinks] + [c.close for c in (vsink, src, ft) if c is not None]:
+        owned = [ft] if tracker is None else []
+        for closer in [s.close for s in sinks] + [c.close for c in (vsink, src, *owned) if c is not None]:
             try:
                 closer()
             except Exception as e:  # noqa: BLE001 - close everything, then report the first failure

@@ -99,7 +99,7 @@ def make_clip(path: str | Path, spec: ClipSpec | None = None) -> Path:
     container = av.open(str(out), "w")
     vs = container.add_stream("libx264", rate=spec.fps)
     vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
-    vs.options = {"crf": "18", "preset": "veryfast"}
+    vs.options = {"crf": "18", "preset": "veryfast", "g": str(2 * spec.fps)}  # a keyframe every 2 s
     aus = container.add_stream("aac", rate=44100) if spec.audio else None
     try:
         for i in range(n):

@@ -73,12 +73,14 @@ class VideoSource:
     ``warn`` receives one-line warnings (skipped corrupt packets)."""
 
     def __init__(self, spec: str | Path, queue_size: int = 8, live: bool | None = None, warn=None,
-                 open_timeout_s: float = 10.0, stall_timeout_s: float = 10.0, format: str | None = None):
+                 open_timeout_s: float = 10.0, stall_timeout_s: float = 10.0, format: str | None = None,
+                 start_s: float | None = None, end_s: float | None = None):
         import av
         self.spec = str(spec)
         self._qsize = queue_size
         self.stall_timeout_s = stall_timeout_s
         self.stalled = False
+        self.start_s, self.end_s = start_s, end_s
         target, fmt, is_live = parse_source(self.spec)
         fmt = format or fmt
         self.live = is_live if live is None else live
@@ -174,6 +176,8 @@ class VideoSource:
         tb = st.time_base
         start = st.start_time
         n = 0
+        if self.start_s:  # a chunk: seek to the keyframe at or before start_s
+            self.container.seek(int((self.start_s) / tb) + (start or 0), stream=st, backward=True, any_frame=False)
         for packet in self.container.demux(st):
             if self._stop.is_set():
                 return
@@ -184,7 +188,12 @@ class VideoSource:
                 self.warn(f"{self.spec}: skipped a corrupt packet at {_ts(packet.pts, tb)}: {_av_msg(e)}")
                 continue
             for fr in frames:
-                yield self._to_bgr(fr), self._time(fr, tb, start, n), fr.pts
+                t = self._time(fr, tb, start, n)
+                if self.start_s is not None and t < self.start_s - 1e-6:
+                    continue
+                if self.end_s is not None and t >= self.end_s - 1e-6:
+                    return
+                yield self._to_bgr(fr), t, fr.pts
                 n += 1
 
     def _time(self, fr, tb, start, n) -> float:
