@@ -196,6 +196,33 @@ def cmd_batch(a) -> int:
     return 0 if res["failed"] == 0 else 1
 
 
+def cmd_harvest(a) -> int:
+    from facetrack.harvest import harvest
+    res = harvest(a.inputs, a.out, every=a.every, max_per_video=a.max_per_video, min_face=a.min_face,
+                  min_sharpness=a.min_sharpness, end_frame=a.end_frame, detector=a.detector,
+                  detector_model=a.detector_model, progress=not a.quiet)
+    print(json.dumps(res))
+    return 0
+
+
+def cmd_stc(a) -> int:
+    from pipnet_model.stc import STCConfig, stc
+    from pipnet_model.train import TrainConfig
+    init = None
+    if a.init:
+        from facetrack.assets import resolve_model_path
+        init = str(resolve_model_path(a.init))
+    tc = TrainConfig(backbone=a.backbone, input_size=a.input_size, batch_size=a.batch_size, lr=a.lr, seed=a.seed,
+                     device=a.device, threads=a.threads, images=a.images, steps_per_epoch=a.steps_per_epoch,
+                     pretrained=not a.no_pretrained)
+    cfg = STCConfig(labeled=a.labeled, unlabeled=a.unlabeled, out=a.out, rounds=a.rounds,
+                    curriculum=tuple(a.curriculum.split(",")), reinit=a.reinit, epochs_per_round=a.epochs_per_round,
+                    translate_ensemble=a.translate_ensemble, val=a.val, init=init, train=tc)
+    res = stc(cfg, log=lambda s: print(s, file=sys.stderr, flush=True))
+    print(json.dumps(res))
+    return 0
+
+
 def _add_track_args(t: argparse.ArgumentParser) -> None:
     t.add_argument("--out-video", help="annotated H.264 video (audio copied)")
     t.add_argument("--csv", help="one row per face per frame")
@@ -329,6 +356,44 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--csv", action="store_true", help="CSV per input (the default when no output is chosen)")
     ba.add_argument("--jsonl", action="store_true", help="JSON Lines per input")
     ba.set_defaults(fn=cmd_batch)
+
+    h = sub.add_parser("harvest", help="save unlabelled face crops from videos into a pool for self-training")
+    h.add_argument("inputs", nargs="+", help="videos, folders, globs or .txt lists")
+    h.add_argument("--out", required=True, help="pool folder (crops/ and manifest.jsonl); re-runs add to it")
+    h.add_argument("--every", type=int, default=5, help="look at every N-th frame")
+    h.add_argument("--max-per-video", type=int)
+    h.add_argument("--min-face", type=int, default=48, help="smallest face box side in pixels")
+    h.add_argument("--min-sharpness", type=float, default=30.0, help="variance of the Laplacian at 128 px")
+    h.add_argument("--end-frame", type=int, help="only frames before this index (hold the rest back)")
+    h.add_argument("--detector", default="mediapipe", choices=["mediapipe", "opencv"])
+    h.add_argument("--detector-model")
+    h.add_argument("--quiet", action="store_true")
+    h.set_defaults(fn=cmd_harvest)
+
+    st = sub.add_parser("stc", help="self-training with curriculum on a harvested pool")
+    st.add_argument("--labeled", action="append", required=True, help="labelled dataset spec (repeatable)")
+    st.add_argument("--unlabeled", required=True, help="pool folder from 'facetrack harvest'")
+    st.add_argument("--out", default="runs/stc")
+    st.add_argument("--rounds", type=int, default=5)
+    st.add_argument("--curriculum", default="cls3,cls2,std,std,std")
+    g = st.add_mutually_exclusive_group()
+    g.add_argument("--reinit", action="store_true", help="each round restarts from ImageNet (the reference code)")
+    g.add_argument("--finetune", action="store_true", help="each round fine-tunes the last (default)")
+    st.add_argument("--epochs-per-round", type=int, default=2)
+    st.add_argument("--translate-ensemble", action="store_true", help="average pseudo-labels over 8 shifted copies")
+    st.add_argument("--val", help="validation dataset spec (NME per round)")
+    st.add_argument("--init", help="start from this model ('default' or a file) instead of training round 0")
+    st.add_argument("--backbone", default="efficientnet_lite0")
+    st.add_argument("--input-size", type=int, default=256)
+    st.add_argument("--batch-size", type=int, default=16)
+    st.add_argument("--lr", type=float, default=1e-4)
+    st.add_argument("--seed", type=int, default=0)
+    st.add_argument("--device", default="auto")
+    st.add_argument("--threads", type=int)
+    st.add_argument("--images")
+    st.add_argument("--steps-per-epoch", type=int)
+    st.add_argument("--no-pretrained", action="store_true")
+    st.set_defaults(fn=cmd_stc)
 
     i = sub.add_parser("info", help="show a model file's metadata")
     i.add_argument("--model", default="default")

@@ -261,7 +261,7 @@ def train(cfg: TrainConfig, resume: bool = False, train_set: LandmarkSet | None 
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     autocast = (torch.autocast("cuda", dtype=torch.float16) if use_amp else
                 torch.autocast("cpu", dtype=torch.bfloat16) if (cfg.bf16 and device.type == "cpu") else None)
-    aug = Augmenter(train_set.scheme, cfg.input_size, model.meta.crop_scale)
+    aug = Augmenter(train_set.scheme, model.meta.input_size, model.meta.crop_scale)
     tset = TrainSet(train_set, aug, cfg.seed)
     metrics_file = metrics_file_of(out)
     if not resume and metrics_file.exists():

@@ -1,0 +1,134 @@
+"""Harvest unlabelled face crops from videos for self-training (STC).
+
+Each kept face is saved as a JPEG crop with a generous margin (2x the face box, so training crops and
+augmentation have room) and described by one JSON line in ``POOL/manifest.jsonl``: source, frame, time,
+box in source pixels, detector score, sharpness, the crop file and the face box inside the crop (in the
+landmark-box convention of the PIPNet crops). Blurred and tiny faces and near-duplicates of the previous kept
+crop at the same place are skipped. Re-running adds new videos and never duplicates an entry.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from pipnet_model.augment import crop_matrix, square_from_box
+from pipnet_model.progress import Progress
+
+from .detectors import BOX_ADAPTERS, create_detector
+from .errors import FacetrackError
+from .landmarks import adapt_box
+from .tracking import iou_matrix
+
+MARGIN = 2.0      # crop side / face box side
+CROP_SIZE = 256   # pixels of the saved crops
+
+
+def sharpness(img: np.ndarray) -> float:
+    """Variance of the Laplacian of the face, resized to 128 px (independent of the face's size)."""
+    g = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if img.ndim == 3 else img
+    g = cv2.resize(g, (128, 128), interpolation=cv2.INTER_AREA)
+    return float(cv2.Laplacian(g, cv2.CV_64F).var())
+
+
+def _thumb(img: np.ndarray) -> np.ndarray:
+    return cv2.resize(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def harvest(videos: list[str], pool: str | Path, every: int = 5, max_per_video: int | None = None,
+            min_face: int = 48, min_sharpness: float = 30.0, min_score: float = 0.7, dup_diff: float = 4.0,
+            end_frame: int | None = None, detector: str = "mediapipe", detector_model: str | None = None,
+            progress: bool = True) -> dict:
+    from .batch import expand_inputs
+    from .video import VideoSource
+    pool = Path(pool)
+    (pool / "crops").mkdir(parents=True, exist_ok=True)
+    manifest = pool / "manifest.jsonl"
+    seen = set()
+    if manifest.is_file():
+        for line in manifest.read_text().splitlines():
+            try:
+                d = json.loads(line)
+                seen.add((d["source"], d["frame"], d["face"]))
+            except (ValueError, KeyError):
+                continue
+    det = create_detector(detector, **({"model_path": detector_model, "min_score": min_score}
+                                       if detector == "mediapipe" else {}))
+    adapter = BOX_ADAPTERS.get(detector, {})
+    stats = {"videos": 0, "frames_seen": 0, "kept": 0, "skipped_small": 0, "skipped_blur": 0, "skipped_dup": 0,
+             "already": 0}
+    items = expand_inputs(videos)
+    if not items:
+        raise FacetrackError("no video found in the inputs")
+    with open(manifest, "a") as mf:
+        for src, _ in items:
+            srcp = str(Path(src).resolve()) if Path(src).exists() else src
+            stem = hashlib.sha1(srcp.encode()).hexdigest()[:10]
+            kept_here = 0
+            last: list[tuple[np.ndarray, np.ndarray]] = []  # (box, thumbnail) of the previous kept crops
+            prog = Progress(end_frame, f"harvest {Path(src).name}", "frames") if progress else None
+            with VideoSource(src) as vs:
+                for vf in vs:
+                    if end_frame is not None and vf.index >= end_frame:
+                        break
+                    if prog:
+                        prog.update(1, kept=kept_here)
+                    if vf.index % every:
+                        continue
+                    stats["frames_seen"] += 1
+                    for k, d in enumerate(det.detect(vf.image)):
+                        if d.score < min_score:
+                            continue
+                        box = adapt_box(d.box, **adapter)
+                        if min(box[2] - box[0], box[3] - box[1]) < min_face:
+                            stats["skipped_small"] += 1
+                            continue
+                        cx, cy, side = square_from_box(box, MARGIN)
+                        m = crop_matrix(cx, cy, side, CROP_SIZE)
+                        crop = cv2.warpAffine(vf.image, m, (CROP_SIZE, CROP_SIZE), borderMode=cv2.BORDER_CONSTANT)
+                        inner = CROP_SIZE / MARGIN
+                        c0 = (CROP_SIZE - inner) / 2
+                        face = crop[int(c0):int(c0 + inner), int(c0):int(c0 + inner)]
+                        sh = sharpness(face)
+                        if sh < min_sharpness:
+                            stats["skipped_blur"] += 1
+                            continue
+                        th = _thumb(face)
+                        if (srcp, vf.index, k) in seen:  # kept by an earlier run: it still counts for duplicates
+                            stats["already"] += 1
+                            last = [(b, t) for b, t in last if iou_matrix(b, box)[0, 0] <= 0.5] + [(box, th)]
+                            kept_here += 1
+                            continue
+                        if any(iou_matrix(b, box)[0, 0] > 0.5 and np.abs(t - th).mean() < dup_diff for b, t in last):
+                            stats["skipped_dup"] += 1
+                            continue
+                        last = [(b, t) for b, t in last if iou_matrix(b, box)[0, 0] <= 0.5] + [(box, th)]
+                        name = f"crops/{stem}_{vf.index:07d}_{k}.jpg"
+                        cv2.imwrite(str(pool / name), crop, [cv2.IMWRITE_JPEG_QUALITY, 95])
+                        fb = [(box[0] - cx) * CROP_SIZE / side + (CROP_SIZE - 1) / 2,
+                              (box[1] - cy) * CROP_SIZE / side + (CROP_SIZE - 1) / 2,
+                              (box[2] - cx) * CROP_SIZE / side + (CROP_SIZE - 1) / 2,
+                              (box[3] - cy) * CROP_SIZE / side + (CROP_SIZE - 1) / 2]
+                        mf.write(json.dumps({"source": srcp, "frame": vf.index, "time_s": round(vf.time_s, 4),
+                                             "face": k, "box": [round(float(v), 2) for v in box],
+                                             "det_score": round(d.score, 4), "sharpness": round(sh, 1),
+                                             "file": name, "crop_box": [round(v, 2) for v in fb]}) + "\n")
+                        mf.flush()
+                        seen.add((srcp, vf.index, k))
+                        kept_here += 1
+                        stats["kept"] += 1
+                        if max_per_video and kept_here >= max_per_video:
+                            break
+                    if max_per_video and kept_here >= max_per_video:
+                        break
+            if prog:
+                prog.close(kept=kept_here)
+            stats["videos"] += 1
+    getattr(det, "close", lambda: None)()
+    total = sum(1 for _ in open(manifest))
+    return {"pool": str(pool), "entries": total, **stats}

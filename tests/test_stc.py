@@ -1,0 +1,95 @@
+"""Harvest and self-training with curriculum."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from pipnet_model import SCHEMES, PIPNetModel
+from pipnet_model.codec import mean_face
+from pipnet_model.losses import coarse_score_loss
+from pipnet_model.train import TrainConfig, step_loss
+
+from conftest import ROOT, shared_path, synthetic_faces, template_68, write_csv_dataset
+
+
+def test_coarse_targets_are_one_hot_at_the_coarse_cell():
+    pts = torch.tensor([[[0.10, 0.10], [0.60, 0.20], [0.99, 0.99], [0.49, 0.51]]])
+    for hw in (2, 4):
+        score = torch.zeros(1, 4, hw, hw, requires_grad=True)
+        loss = coarse_score_loss(score, pts)
+        loss.backward()
+        g = -score.grad[0]  # the gradient of MSE at zero points at the target: positive exactly at target cells
+        for k, (x, y) in enumerate(pts[0].tolist()):
+            cell = (min(int(y * hw), hw - 1), min(int(x * hw), hw - 1))
+            assert g[k][cell] > 0 and (g[k] > 0).sum() == 1
+
+
+@pytest.mark.parametrize("task,trained", [("cls3", {"cls_layer"}), ("cls2", {"cls_layer"}),
+                                          ("std", {"cls_layer", "x_layer", "y_layer", "nb_x_layer", "nb_y_layer"})])
+def test_each_task_supervises_exactly_its_maps(task, trained):
+    from pipnet_model.train import TASKS
+    torch.manual_seed(0)
+    mf = torch.tensor(template_68() * 0.8 + 0.1, dtype=torch.float32)
+    model = PIPNetModel.create("mobilenet_v2", SCHEMES["68"], mf, 10, 64)
+    x = torch.randn(2, 3, 64, 64)
+    pts = torch.rand(2, 68, 2)
+    loss, parts = step_loss(model, x, pts, torch.full((2,), TASKS[task]), TrainConfig(), model.meta.nb_tensor())
+    loss.backward()
+    for name in ("cls_layer", "x_layer", "y_layer", "nb_x_layer", "nb_y_layer"):
+        g = getattr(model.net, name).weight.grad
+        has = g is not None and float(g.abs().sum()) > 0
+        assert has == (name in trained), (task, name)
+    if task != "std":
+        assert set(parts) == {task}
+
+
+def test_harvest_boxes_contain_the_faces(tmp_path):
+    pytest.importorskip("skimage")
+    import os
+    from facetrack.harvest import harvest
+    from facetrack.samples import ClipSpec, load_truth, make_clip
+    os.environ.setdefault("FACETRACK_DETECTOR_MODEL", str(shared_path("models/face_landmarker.task")))
+    clip = make_clip(tmp_path / "clip.mp4", ClipSpec(seconds=3.0, second_face=False))
+    res = harvest([str(clip)], tmp_path / "pool", every=3, progress=False)
+    truth = load_truth(clip)
+    lines = [json.loads(line) for line in (tmp_path / "pool" / "manifest.jsonl").read_text().splitlines()]
+    assert res["kept"] == len(lines) > 5 and res["skipped_dup"] > 0  # the still start repeats itself
+    for d in lines:
+        m = np.array(truth["frames"][d["frame"]]["faces"][0]["matrix"])
+        eye_mid = np.array([105.0, 95.0]) @ m[:, :2].T + m[:, 2]  # between the eyes, in the photograph's patch
+        x0, y0, x1, y1 = d["box"]
+        assert x0 < eye_mid[0] < x1 and y0 < eye_mid[1] < y1
+        assert (tmp_path / "pool" / d["file"]).is_file()
+    again = harvest([str(clip)], tmp_path / "pool", every=3, progress=False)
+    assert again["entries"] == len(lines) and again["kept"] == 0  # a re-run adds nothing twice
+
+
+def test_tiny_stc_run_writes_pseudo_labels_and_resumes(tmp_path):
+    import cv2
+    data = write_csv_dataset(tmp_path / "lab", synthetic_faces(8, size=120, seed=5))
+    pool = tmp_path / "pool"
+    (pool / "crops").mkdir(parents=True)
+    with open(pool / "manifest.jsonl", "w") as f:
+        for i, (img, p) in enumerate(synthetic_faces(6, size=120, seed=6)):
+            cv2.imwrite(str(pool / "crops" / f"{i}.jpg"), img)
+            box = [float(p[:, 0].min()), float(p[:, 1].min()), float(p[:, 0].max()), float(p[:, 1].max())]
+            f.write(json.dumps({"file": f"crops/{i}.jpg", "crop_box": box}) + "\n")
+    base = [sys.executable, "-m", "facetrack", "stc", "--labeled", f"csv:{data}", "--unlabeled", str(pool),
+            "--out", str(tmp_path / "stc"), "--curriculum", "cls3,std", "--epochs-per-round", "1",
+            "--backbone", "mobilenet_v2", "--input-size", "64", "--batch-size", "4", "--no-pretrained",
+            "--threads", "1", "--val", f"csv:{data}"]
+    r = subprocess.run(base + ["--rounds", "1"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert (tmp_path / "stc" / "round1" / "pseudo" / "labels.csv").is_file()
+    first = (tmp_path / "stc" / "round1" / "best.safetensors").stat().st_mtime
+    r = subprocess.run(base + ["--rounds", "2", "--translate-ensemble"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-1500:]
+    m = json.loads((tmp_path / "stc" / "metrics.json").read_text())
+    assert [x["round"] for x in m["rounds"]] == [0, 1, 2] and [x["task"] for x in m["rounds"]] == ["std", "cls3", "std"]
+    assert all("val" in x for x in m["rounds"])
+    assert (tmp_path / "stc" / "round1" / "best.safetensors").stat().st_mtime == first  # round 1 was not redone
+    labels = (tmp_path / "stc" / "round2" / "pseudo" / "labels.csv").read_text().splitlines()
+    assert len(labels) == 7 and labels[0].startswith("image,x0,y0")
