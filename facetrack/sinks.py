@@ -34,7 +34,22 @@ def face_rows(result: FrameResult):
         yield f, (x0, y0, x1 - x0, y1 - y0)
 
 
-class CSVSink:
+class _FileSink:
+    """Closing and context-manager plumbing shared by the line-oriented sinks."""
+    f = None
+
+    def close(self) -> None:
+        if self.f is not None and not self.f.closed:
+            self.f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class CSVSink(_FileSink):
     """One row per face per frame: frame,time_s,track_id,det_score,box_x,box_y,box_w,box_h,x0,y0,...,lm_score."""
 
     def __init__(self, path: str | Path, num_points: int = 68):
@@ -54,18 +69,8 @@ class CSVSink:
             self.rows += 1
         self.f.flush()
 
-    def close(self) -> None:
-        if not self.f.closed:
-            self.f.close()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-class JSONLSink:
+class JSONLSink(_FileSink):
     """One JSON object per face per frame, the CSV's content plus per-point scores."""
 
     def __init__(self, path: str | Path):
@@ -82,16 +87,6 @@ class JSONLSink:
                 "landmarks": np.round(f.landmarks, 2).tolist(), "scores": np.round(f.scores, 3).tolist()}) + "\n")
             self.rows += 1
         self.f.flush()
-
-    def close(self) -> None:
-        if not self.f.closed:
-            self.f.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 class AnnotatedVideoSink:
