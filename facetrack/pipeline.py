@@ -147,7 +147,7 @@ def track(source, options: TrackOptions | None = None, with_images: bool = False
     ft = FaceTracker(options, **kw)
     try:
         with VideoSource(source) as src:
-            for vf in src.frames(stop_event):
+            for vf in src:
                 res = ft.update(vf.image, vf.time_s)
                 if with_images:
                     res.image = vf.image

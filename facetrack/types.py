@@ -37,6 +37,8 @@ class Face:
 
 @dataclass
 class FrameResult:
+    """One frame: its index, time in seconds, faces; ``image`` (BGR) only when asked for."""
     index: int
     time_s: float
     faces: list[Face] = field(default_factory=list)
+    image: np.ndarray | None = field(default=None, repr=False, compare=False)

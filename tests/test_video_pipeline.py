@@ -204,3 +204,10 @@ def test_rotation_metadata_is_applied(tmp_path):
     img = frames[0].image
     assert img.shape[:2] == (64, 32)
     assert img[:8, -8:].mean() > 200 and img[-8:, :8].mean() < 50  # top-left went to top-right
+
+
+def test_track_generator_yields_one_result_per_frame(detector_env, clip):
+    import facetrack
+    results = list(facetrack.track(str(clip), with_images=True, device="cpu", smoother="none"))
+    assert [r.index for r in results] == list(range(100))
+    assert results[10].image.shape == (360, 640, 3) and len(results[10].faces) >= 1
