@@ -65,7 +65,7 @@ def cmd_predict(a) -> int:
     dets = det.detect(img)[: a.max_faces]
     getattr(det, "close", lambda: None)()
     pred = LandmarkPredictor(a.model, a.device, **box_adapter(a.detector))
-    lms, conf = pred.predict(img, [d.box for d in dets]) if dets else ([], [])
+    lms, conf = pred.predict(img, [d.box for d in dets], refine=a.refine) if dets else ([], [])
     faces = [{"box": d.box.round(2).tolist(), "det_score": round(d.score, 4),
               "landmarks": l.round(2).tolist(), "scores": c.round(3).tolist()} for d, l, c in zip(dets, lms, conf)]
     if a.out:
@@ -294,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--detector-model", help="BlazeFace .tflite or Face Landmarker .task (default: cache, then pip)")
     r.add_argument("--device", default="auto")
     r.add_argument("--max-faces", type=int, default=10)
+    r.add_argument("--refine", type=int, default=2, help="re-crop around the predicted landmarks N times")
     r.add_argument("--out", help="annotated image")
     r.add_argument("--json-out", help="write the JSON result to this file")
     r.add_argument("--json", action="store_true", help="print the JSON result")

@@ -42,6 +42,7 @@ class TrackOptions:
     min_hits: int = 2
     max_age: int = 10
     min_landmark_score: float = 0.2  # mean PIPNet peak score below which a crop is taken as not a face
+    refine_new: int = 2              # extra re-crops on the landmarks of a track's first frame (3 passes in all)
 
 
 def landmark_box(lm: np.ndarray) -> np.ndarray:
@@ -99,12 +100,20 @@ class FaceTracker:
             boxes = np.array([adapt_box(d.box, **self.adapter) for d in dets]).reshape(-1, 4)
             t1 = time.perf_counter()
             self.timings["detect"] += t1 - t0
-            tr.update_with_detections(boxes, np.array([d.score for d in dets]), new_min_score=o.min_det_score)
+            new = tr.update_with_detections(boxes, np.array([d.score for d in dets]), new_min_score=o.min_det_score)
             self.timings["track"] += time.perf_counter() - t1
+        else:
+            new = []
         t1 = time.perf_counter()
         tracks = list(tr.tracks)
         lms, confs = (self.predictor.predict(frame, np.array([t.box for t in tracks])) if tracks
                       else (np.zeros((0, 0, 2)), np.zeros((0, 0))))
+        fresh = [i for i, t in enumerate(tracks) if t in new]
+        if fresh:  # a new track starts from a detector box: re-crop on its landmarks so it starts converged
+            lb = np.stack([landmark_box(lms[i]) for i in fresh])
+            lm2, cf2 = self.predictor.predict(frame, lb, refine=o.refine_new)
+            lms, confs = lms.copy(), confs.copy()
+            lms[fresh], confs[fresh] = lm2, cf2
         t2 = time.perf_counter()
         self.timings["landmarks"] += t2 - t1
         self.need_detect = False

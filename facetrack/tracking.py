@@ -63,7 +63,8 @@ class Tracker:
         self._next_id = 1
 
     def update_with_detections(self, boxes: np.ndarray, scores: np.ndarray, new_min_score: float = 0.0) -> list[Track]:
-        """Match detections to tracks; matched tracks take the detection's box; new tracks for the unmatched
+        """Match detections to tracks; a matched track keeps the box of its own landmarks while they are good
+        (the detection confirms it) and takes the detection's box otherwise; new tracks for the unmatched
         detections scoring at least ``new_min_score`` (best first, up to max_tracks): as in ByteTrack, a weak
         detection may confirm a face already tracked but not start a new one. Returns the new tracks."""
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
@@ -71,7 +72,10 @@ class Tracker:
         matches, um_t, um_d = associate(np.array([t.box for t in self.tracks]).reshape(-1, 4), boxes, self.iou_threshold)
         for ti, di in matches:
             t = self.tracks[ti]
-            t.box, t.det_score, t.det_misses = boxes[di].copy(), float(scores[di]), 0
+            t.det_score, t.det_misses = float(scores[di]), 0
+            if t.misses > 0 or t.landmarks is None:
+                t.box = boxes[di].copy()  # its own landmarks are not trusted: restart from the detection
+            # else: the box from its last landmarks is the tighter crop; the detection only confirms the track
         for ti in um_t:
             self.tracks[ti].det_misses += 1
         new = []

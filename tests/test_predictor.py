@@ -128,3 +128,16 @@ def test_backends_match_torch(tmp_path, tiny_model, backend, monkeypatch):
     la, ca = LandmarkPredictor("default", device="cpu", backend="torch").predict(img, box)
     lb, cb = LandmarkPredictor("default", device="cpu", backend=backend).predict(img, box)
     assert np.abs(la - lb).max() < 0.05 and np.abs(ca - cb).max() < 1e-3
+
+
+def test_refinement_recrops_on_the_landmark_box():
+    """With a loose box, re-cropping on the predicted landmarks moves the result toward the tight-box answer."""
+    pytest.importorskip("skimage")
+    from facetrack.samples import astronaut_bgr
+    img = astronaut_bgr()
+    pred = LandmarkPredictor("default", device="cpu")
+    tight, _ = pred.predict(img, [[175.0, 95.0, 275.0, 195.0]], refine=2)
+    loose, _ = pred.predict(img, [[160.0, 80.0, 300.0, 230.0]])
+    refined, _ = pred.predict(img, [[160.0, 80.0, 300.0, 230.0]], refine=2)
+    assert np.abs(refined - tight).mean() < np.abs(loose - tight).mean()
+    assert np.abs(refined - tight).mean() < 2.0  # within 2% of the ~100 px face
