@@ -44,6 +44,7 @@ class BatchOptions:
     resume: bool = False
     chunk_seconds: float | None = None
     max_retries: int = 2
+    threads_per_worker: int | None = None  # default: the cores shared out among the workers
     track: TrackOptions = field(default_factory=TrackOptions)
 
 
@@ -120,8 +121,12 @@ def _started_marker(out: Path, job: "Job") -> Path:
 _WORKER: dict = {}
 
 
-def _tracker(track: TrackOptions):
+def _tracker(track: TrackOptions, threads: int | None = None):
+    import torch
+
     from .pipeline import FaceTracker
+    if threads and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)  # workers must not oversubscribe the cores
     key = json.dumps(asdict(track), sort_keys=True)
     if _WORKER.get("key") != key:
         if "ft" in _WORKER:
@@ -157,7 +162,7 @@ def run_job(job: Job, o: BatchOptions) -> dict:
                 os._exit(17)  # the worker dies mid-video, leaving partial temporary files
 
         s = run(job.source, out_video=parts.get("video"), csv=parts.get("csv"), jsonl=parts.get("jsonl"),
-                progress=False, tracker=_tracker(o.track), start_s=job.start_s, end_s=job.end_s,
+                progress=False, tracker=_tracker(o.track, o.threads_per_worker), start_s=job.start_s, end_s=job.end_s,
                 frame_offset=job.frame_offset, on_frame=on_frame)
         if s["interrupted"]:
             raise FacetrackError(f"interrupted ({s['interrupted']})")
@@ -320,6 +325,8 @@ def run_batch(inputs: list[str], o: BatchOptions, progress: bool = True) -> dict
     items = expand_inputs(inputs)
     if not items:
         raise FacetrackError("no video found in the inputs")
+    if o.threads_per_worker is None and not (o.ray and o.ray not in ("local", "")):
+        o.threads_per_worker = max(1, (os.cpu_count() or 1) // max(1, o.workers or os.cpu_count() or 1))
     old = read_manifest(out) if o.resume else {}
     manifest = out / "manifest.jsonl"
     if not o.resume:
