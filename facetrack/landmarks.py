@@ -63,15 +63,18 @@ class LandmarkPredictor:
     def num_points(self) -> int:
         return self.model.meta.num_points
 
-    def crop_matrices(self, boxes: np.ndarray) -> list[np.ndarray]:
+    def crop_matrices(self, boxes: np.ndarray, adapt: bool = True) -> list[np.ndarray]:
+        """Source->crop matrices; ``adapt=False`` for boxes already in the landmark-box convention."""
         mats = []
         for box in np.asarray(boxes, dtype=np.float64).reshape(-1, 4):
-            cx, cy, side = square_from_box(adapt_box(box, self.box_scale, self.box_shift), self.model.meta.crop_scale)
+            if adapt:
+                box = adapt_box(box, self.box_scale, self.box_shift)
+            cx, cy, side = square_from_box(box, self.model.meta.crop_scale)
             mats.append(crop_matrix(cx, cy, side, self.size))
         return mats
 
-    def crops(self, frame: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-        mats = self.crop_matrices(boxes)
+    def crops(self, frame: np.ndarray, boxes: np.ndarray, adapt: bool = True) -> tuple[np.ndarray, list[np.ndarray]]:
+        mats = self.crop_matrices(boxes, adapt)
         out = np.empty((len(mats), self.size, self.size, 3), np.uint8)
         for i, m in enumerate(mats):
             out[i] = warp(frame, m, self.size)
@@ -95,26 +98,23 @@ class LandmarkPredictor:
             if not len(lms):
                 break
             lb = np.stack([lms[:, :, 0].min(1), lms[:, :, 1].min(1), lms[:, :, 0].max(1), lms[:, :, 1].max(1)], 1)
-            scale, shift = self.box_scale, self.box_shift
-            self.box_scale, self.box_shift = 1.0, 0.0  # landmark boxes need no detector adaptation
-            try:
-                lms, conf = self.predict_batch([(frame, lb)], color)[0]
-            finally:
-                self.box_scale, self.box_shift = scale, shift
+            lms, conf = self.predict_batch([(frame, lb)], color, adapt=False)[0]  # landmark boxes: no adaptation
         return lms, conf
 
-    def predict_batch(self, items: list[tuple[np.ndarray, np.ndarray]], color: str = "BGR") -> list[tuple[np.ndarray, np.ndarray]]:
-        """Several frames' faces in one network call: [(frame, boxes)] -> [(landmarks, confidence)]."""
+    def predict_batch(self, items: list[tuple[np.ndarray, np.ndarray]], color: str = "BGR",
+                      adapt: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Several frames' faces in one network call: [(frame, boxes)] -> [(landmarks, confidence)].
+        ``adapt=False``: the boxes are landmark boxes already (no box_scale/box_shift)."""
         t0 = time.perf_counter()
         all_crops, all_mats, counts = [], [], []
         for frame, boxes in items:
             boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
             if self.device_crops:
-                m = self.crop_matrices(boxes)
+                m = self.crop_matrices(boxes, adapt)
                 if m:
                     all_crops.append(self.device_crop_tensor(frame, m, color))
             else:
-                c, m = self.crops(frame, boxes)
+                c, m = self.crops(frame, boxes, adapt)
                 all_crops.append(c)
             all_mats += m
             counts.append(len(m))

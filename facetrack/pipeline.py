@@ -16,6 +16,7 @@ from typing import Iterator
 
 import numpy as np
 
+from pipnet_model.augment import landmark_box as _points_box
 from pipnet_model.progress import Progress
 
 from .detectors import BOX_ADAPTERS, create_detector
@@ -46,7 +47,7 @@ class TrackOptions:
 
 
 def landmark_box(lm: np.ndarray) -> np.ndarray:
-    return np.array([lm[:, 0].min(), lm[:, 1].min(), lm[:, 0].max(), lm[:, 1].max()], dtype=np.float64)
+    return np.asarray(_points_box(lm), dtype=np.float64)
 
 
 class FaceTracker:
