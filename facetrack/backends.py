@@ -3,6 +3,11 @@
 A runner takes a normalised float32 batch (B, 3, S, S) and returns the five raw output maps as torch
 tensors. ``auto`` picks the fastest one installed for the device: OpenVINO, then ONNX Runtime, then torch on
 CPU; torch on CUDA. ONNX files are exported once per model file and cached in ``$FACETRACK_HOME/onnx``.
+
+Precision: ``fp32``, ``fp16`` (torch, for CUDA), ``bf16`` (OpenVINO on CPUs with bf16, torch), ``int8`` (OpenVINO, from a quantized
+model file made by ``facetrack quantize`` that sits next to the model: ``NAME.int8.xml`` + ``.bin``; the
+bundled default ships one). ``auto``: int8 when the backend is OpenVINO and a quantized file made from
+exactly these weights is there, else fp32 (fp16 for torch on CUDA).
 """
 from __future__ import annotations
 
@@ -19,6 +24,8 @@ from pipnet_model.checkpoint import PIPNetModel
 from .errors import FacetrackError
 
 BACKENDS = ("auto", "torch", "onnxruntime", "openvino")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
+INT8_KEY = ["facetrack", "source_weights"]  # rt_info path in a quantized model: the hash of its fp32 weights
 
 
 def installed(name: str) -> bool:
@@ -51,20 +58,22 @@ def pick_backend(backend: str, device: torch.device) -> str:
 class TorchRunner:
     name = "torch"
 
-    def __init__(self, model: PIPNetModel, device: torch.device, half: bool | None = None):
+    def __init__(self, model: PIPNetModel, device: torch.device, precision: str | None = None):
         self.device = device
-        self.half = (device.type == "cuda") if half is None else half
+        self.precision = precision or ("fp16" if device.type == "cuda" else "fp32")
+        self.dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[self.precision]
         net = model.net.to(device).eval().to(memory_format=torch.channels_last)
-        self.net = net.half() if self.half else net.float()
+        self.net = net.to(self.dtype)
 
     @torch.inference_mode()
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         x = x.to(self.device, non_blocking=True)
-        out = self.net(x.half() if self.half else x)
+        out = self.net(x.to(self.dtype))
         return tuple(o.float() for o in out)
 
 
 def _model_key(model: PIPNetModel) -> str:
+    """A hash of the weights (as fp32)."""
     h = hashlib.sha256()
     for k, v in model.net.state_dict().items():
         h.update(k.encode())
@@ -91,6 +100,7 @@ def onnx_file(model: PIPNetModel) -> Path:
 
 class OnnxRuntimeRunner:
     name = "onnxruntime"
+    precision = "fp32"
 
     def __init__(self, model: PIPNetModel, threads: int | None = None):
         import onnxruntime as ort
@@ -104,34 +114,104 @@ class OnnxRuntimeRunner:
         return tuple(torch.from_numpy(o) for o in out)
 
 
+def int8_file(model_path: str | Path | None) -> Path | None:
+    """Where the quantized OpenVINO model for a model file lives: NAME.int8.xml beside NAME.safetensors."""
+    if model_path is None:
+        return None
+    p = Path(model_path)
+    return p.with_name(p.name.split(".")[0] + ".int8.xml")
+
+
+def read_int8(model: PIPNetModel, model_path: str | Path | None):
+    """The quantized ov.Model for these exact weights, or (None, reason)."""
+    f = int8_file(model_path)
+    if f is None or not f.is_file() or not f.with_suffix(".bin").is_file():
+        return None, f"no quantized model at {f}" if f else "the model has no file to find a quantized one beside"
+    import openvino as ov
+    try:
+        om = ov.Core().read_model(str(f))
+        key = om.get_rt_info(INT8_KEY).astype(str) if om.has_rt_info(INT8_KEY) else None
+    except Exception as e:  # noqa: BLE001 - a damaged file is reported, not raised from deep inside OpenVINO
+        return None, f"{f} could not be read ({str(e).splitlines()[0][:120]})"
+    if key != _model_key(model):
+        return None, f"{f} was quantized from other weights (re-run facetrack quantize)"
+    return om, str(f)
+
+
 class OpenVINORunner:
     name = "openvino"
 
-    def __init__(self, model: PIPNetModel, threads: int | None = None, precision: str | None = None):
+    def __init__(self, model: PIPNetModel, threads: int | None = None, precision: str | None = None,
+                 model_path: str | Path | None = None):
         import openvino as ov
         core = ov.Core()
         cfg = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads or torch.get_num_threads()}
-        if precision:
-            cfg["INFERENCE_PRECISION_HINT"] = precision
-        self.compiled = core.compile_model(str(onnx_file(model)), "CPU", cfg)
+        src = str(onnx_file(model))
+        if precision == "int8":
+            om, why = read_int8(model, model_path)
+            if om is None:
+                raise FacetrackError(f"int8: {why}")
+            src = om
+        elif precision:
+            cfg["INFERENCE_PRECISION_HINT"] = {"fp32": "f32", "bf16": "bf16"}[precision]
+        self.compiled = core.compile_model(src, "CPU", cfg)
         self.req = self.compiled.create_infer_request()
+        # batches: one stream per core, each a single thread, the batch split between them. On the 2-core
+        # machine this ran 10-25% more faces/s at batch 8-32 than one 2-thread request, which stays best for
+        # a single face (it splits each layer instead)
+        n = cfg["INFERENCE_NUM_THREADS"]
+        self.streams = []
+        if n > 1:
+            tp = core.compile_model(src, "CPU", {**cfg, "PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": n})
+            self.streams = [tp.create_infer_request() for _ in range(n)]
+        # None: OpenVINO's own choice (bf16 on CPUs that have it, else f32); report what it runs
+        self.precision = precision or {"bf16": "bf16", "f16": "fp16"}.get(
+            str(self.compiled.get_property("INFERENCE_PRECISION_HINT")), "fp32")
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        res = self.req.infer({0: np.ascontiguousarray(x.cpu().numpy(), dtype=np.float32)})
-        return tuple(torch.from_numpy(np.array(res[self.compiled.output(i)])) for i in range(5))
+        x = np.ascontiguousarray(x.cpu().numpy(), dtype=np.float32)
+        if len(x) == 1 or not self.streams:
+            self.req.infer({0: x})
+            return tuple(torch.from_numpy(self.req.get_output_tensor(i).data.copy()) for i in range(5))
+        parts = [p for p in np.array_split(x, len(self.streams)) if len(p)]
+        for r, p in zip(self.streams, parts):
+            r.start_async({0: np.ascontiguousarray(p)})
+        for r in self.streams[:len(parts)]:
+            r.wait()
+        return tuple(torch.from_numpy(np.concatenate([r.get_output_tensor(i).data for r in self.streams[:len(parts)]]))
+                     for i in range(5))
 
 
-def make_runner(model: PIPNetModel, backend: str = "auto", device: torch.device | str = "cpu"):
+def pick_precision(precision: str, backend: str, device: torch.device, model: PIPNetModel,
+                   model_path: str | Path | None) -> str | None:
+    if precision not in PRECISIONS:
+        raise FacetrackError(f"unknown precision {precision!r} (choose {', '.join(PRECISIONS)})")
+    if precision == "auto":  # None: the backend's own default (fp16 for torch on CUDA, fp32 or bf16 elsewhere)
+        return "int8" if backend == "openvino" and read_int8(model, model_path)[0] is not None else None
+    if precision == "int8" and backend != "openvino":
+        raise FacetrackError("int8 runs on the openvino backend (--backend openvino)")
+    if precision == "bf16" and backend == "onnxruntime":
+        raise FacetrackError("bf16 runs on the openvino or torch backend")
+    if precision == "fp16" and backend != "torch":
+        raise FacetrackError("fp16 runs on the torch backend (meant for CUDA)")
+    return precision
+
+
+def make_runner(model: PIPNetModel, backend: str = "auto", device: torch.device | str = "cpu",
+                precision: str = "auto", model_path: str | Path | None = None):
+    """A runner for ``model``; ``model_path`` (the file it came from) is where a quantized copy is looked for."""
     dev = torch.device(device)
     b = pick_backend(backend, dev)
+    prec = pick_precision(precision, b, dev, model, model_path)
     try:
         if b == "onnxruntime":
             return OnnxRuntimeRunner(model)
         if b == "openvino":
-            return OpenVINORunner(model)
+            return OpenVINORunner(model, precision=prec, model_path=model_path)
     except FacetrackError:
         raise
     except Exception as e:  # noqa: BLE001 - an optional backend that fails falls back only when auto
         if backend != "auto":
             raise FacetrackError(f"backend {b} failed to start: {str(e).splitlines()[0][:160]}") from None
-    return TorchRunner(model, dev)
+        prec = pick_precision(precision, "torch", dev, model, None)
+    return TorchRunner(model, dev, prec)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .assets import resolve_model_path
 from .errors import FacetrackError
 from .pipeline import FaceTracker, TrackOptions
 
@@ -67,6 +68,7 @@ def bench_pipeline(source: str, max_frames: int = 300, options: TrackOptions | N
               "write": t_write}
     e2e = total + t_decode
     out = {"source": str(source), "frames": n, "faces": faces, "backend": ft.predictor.backend,
+           "precision": ft.predictor.precision,
            "device": str(ft.predictor.device), "detector": ft.o.detector, "detect_every": ft.o.detect_every,
            "stage_ms_per_frame": {k: round(v / n * 1000, 3) for k, v in stages.items()},
            "fps_end_to_end": round(n / e2e, 2), "faces_per_s_end_to_end": round(faces / e2e, 2),
@@ -163,30 +165,37 @@ def measured_peak_gflops(device: torch.device) -> float:
 
 def bench_landmarks(model_path: str = "default", backends: list[str] | None = None,
                     batch_sizes: list[int] | None = None, device: str = "cpu", seconds: float = 2.0) -> dict:
+    """faces/s against batch size. ``backends``: "NAME" or "NAME:PRECISION" (default: every installed
+    backend at its default precision, plus OpenVINO int8 when the model has a quantized copy)."""
     from pipnet_model.inference import resolve_device
 
-    from .backends import installed
+    from .backends import installed, int8_file
     from .landmarks import LandmarkPredictor
     dev = resolve_device(device)
-    backends = backends or [b for b in ("torch", "onnxruntime", "openvino") if installed(b)]
+    if not backends:
+        backends = [b for b in ("torch", "onnxruntime", "openvino") if installed(b)]
+        if "openvino" in backends:
+            backends[backends.index("openvino")] = "openvino:fp32"
+            f = int8_file(resolve_model_path(model_path))
+            if f is not None and f.is_file():
+                backends.append("openvino:int8")
     batch_sizes = batch_sizes or [1, 8, 32, 128, 256]
     rows = []
     flops = None
-    for b in backends:
-        p = LandmarkPredictor(model_path, str(dev), backend=b)
+    for spec in backends:
+        b, _, prec = spec.partition(":")
+        p = LandmarkPredictor(model_path, str(dev), backend=b, precision=prec or "auto")
         flops = flops or model_flops(p.model)
         s = p.size
         for bs in batch_sizes:
             x = torch.randn(bs, 3, s, s).contiguous(memory_format=torch.channels_last)
-            p.predictor.decode(p.predictor.outputs(x))
+            p.infer(x)
             n, t = 0, time.perf_counter()
             while time.perf_counter() - t < seconds or n < 2:
-                p.predictor.decode(p.predictor.outputs(x))
-                if dev.type == "cuda":
-                    torch.cuda.synchronize()
+                p.infer(x)
                 n += 1
             fps = n * bs / (time.perf_counter() - t)
-            rows.append({"backend": b, "batch": bs, "faces_per_s": round(fps, 1),
+            rows.append({"backend": b, "precision": p.precision, "batch": bs, "faces_per_s": round(fps, 1),
                          "achieved_gflops": round(fps * flops / 1e9, 1)})
     peak = measured_peak_gflops(dev)
     return {"device": str(dev), "threads": torch.get_num_threads(), "input_size": s, "model_gflops_per_face":

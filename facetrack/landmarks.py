@@ -1,6 +1,7 @@
 """LandmarkPredictor: frame + face boxes -> crops -> one batched PIPNet call -> landmarks in frame pixels."""
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -43,14 +44,20 @@ class LandmarkPredictor:
 
     def __init__(self, model: str | Path | PIPNetModel = "default", device: str = "auto",
                  box_scale: float = 1.0, box_shift: float = 0.0, backend: str = "auto",
-                 device_crops: bool | None = None):
+                 device_crops: bool | None = None, precision: str = "auto"):
         from pipnet_model.inference import resolve_device
 
         from .backends import make_runner
-        self.model = load_model(model)
+        path = None if isinstance(model, PIPNetModel) else resolve_model_path(model)
+        self.model = load_model(model if path is None else path)
         dev = resolve_device(device)
-        runner = make_runner(self.model, backend, dev)
+        runner = make_runner(self.model, backend, dev, precision, model_path=path)
         self.backend = runner.name
+        self.precision = runner.precision
+        # OpenVINO / ONNX Runtime keep their own worker threads on the cores; torch's OpenMP team spinning
+        # beside them on the small tensors around the network (input scaling, NRM decode) slowed the landmark
+        # stage 1.6x on 2 cores (11.7 vs 7.2 ms per face), so that glue runs on one thread there
+        self._glue_threads = 1 if (dev.type == "cpu" and runner.name != "torch") else None
         self.predictor = CropPredictor(self.model, dev, runner=runner)
         self.device = dev
         self.size = self.model.meta.input_size
@@ -58,6 +65,18 @@ class LandmarkPredictor:
         # on a GPU the crops are cut there: one upload per frame and one batched affine warp (grid_sample)
         self.device_crops = (dev.type == "cuda") if device_crops is None else device_crops
         self.timings = {"crop": 0.0, "network": 0.0, "decode_nrm": 0.0, "faces": 0}
+
+    @contextlib.contextmanager
+    def _glue(self):
+        if self._glue_threads is None:
+            yield
+            return
+        n = torch.get_num_threads()
+        torch.set_num_threads(self._glue_threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(n)
 
     @property
     def num_points(self) -> int:
@@ -121,14 +140,11 @@ class LandmarkPredictor:
         n = self.num_points
         if not all_mats:
             return [(np.zeros((0, n, 2), np.float32), np.zeros((0, n), np.float32)) for _ in items]
-        x = (torch.cat(all_crops) if self.device_crops
-             else to_input(np.concatenate(all_crops), self.model, color == "BGR", self.device))
+        with self._glue():
+            x = (torch.cat(all_crops) if self.device_crops
+                 else to_input(np.concatenate(all_crops), self.model, color == "BGR", self.device))
         t1 = time.perf_counter()
-        out = self.predictor.outputs(x)
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-        t2 = time.perf_counter()
-        pts, conf = self.predictor.decode(out)
+        pts, conf, t2 = self.infer(x, _timed=True)
         lms = np.stack([apply_affine(from_unit(p.astype(np.float64), self.size), invert_affine(m))
                         for p, m in zip(pts, all_mats)]).astype(np.float32)
         t3 = time.perf_counter()
@@ -141,6 +157,16 @@ class LandmarkPredictor:
             out.append((lms[k:k + c], conf[k:k + c].astype(np.float32)))
             k += c
         return out
+
+    def infer(self, x: torch.Tensor, _timed: bool = False):
+        """Normalised input batch (B, 3, S, S) -> (points in crop units (B, N, 2), confidence (B, N))."""
+        with self._glue():
+            out = self.predictor.outputs(x)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize()
+            t2 = time.perf_counter()
+            pts, conf = self.predictor.decode(out)
+        return (pts, conf, t2) if _timed else (pts, conf)
 
     @torch.inference_mode()
     def device_crop_tensor(self, frame: np.ndarray, mats: list[np.ndarray], color: str = "BGR") -> torch.Tensor:

@@ -80,11 +80,12 @@ def predict_dataset(model: PIPNetModel, ds: LandmarkSet, batch_size: int = 32, d
     return np.stack(out)
 
 
-def evaluate(model: PIPNetModel, ds: LandmarkSet, batch_size: int = 32, device: str = "auto") -> tuple[np.ndarray, np.ndarray]:
-    """(per-face NME, predictions in pixels)."""
+def evaluate(model: PIPNetModel, ds: LandmarkSet, batch_size: int = 32, device: str = "auto",
+             predictor: CropPredictor | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(per-face NME, predictions in pixels); ``predictor`` runs another engine (e.g. a facetrack backend)."""
     if ds.scheme.num_points != model.meta.num_points:
         from .errors import PIPNetError
         raise PIPNetError(f"model predicts {model.meta.num_points} points but the dataset has {ds.scheme.num_points}")
-    pred = predict_dataset(model, ds, batch_size, device)
+    pred = predict_dataset(model, ds, batch_size, device, predictor)
     gt = np.stack([r.points for r in ds.records])
     return nme_per_face(pred, gt, ds.scheme), pred
