@@ -196,4 +196,6 @@ class LandmarkPredictor:
 
     @torch.inference_mode()
     def warmup(self) -> None:
-        self.predictor(np.zeros((1, self.size, self.size, 3), np.uint8))
+        """One face and two faces (OpenVINO runs batches on other streams) through the engine once."""
+        for n in (1, 2):
+            self.predictor(np.zeros((n, self.size, self.size, 3), np.uint8))
