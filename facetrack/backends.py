@@ -4,10 +4,11 @@ A runner takes a normalised float32 batch (B, 3, S, S) and returns the five raw 
 tensors. ``auto`` picks the fastest one installed for the device: OpenVINO, then ONNX Runtime, then torch on
 CPU; torch on CUDA. ONNX files are exported once per model file and cached in ``$FACETRACK_HOME/onnx``.
 
-Precision: ``fp32``, ``fp16`` (torch, for CUDA), ``bf16`` (OpenVINO on CPUs with bf16, torch), ``int8`` (OpenVINO, from a quantized
-model file made by ``facetrack quantize`` that sits next to the model: ``NAME.int8.xml`` + ``.bin``; the
-bundled default ships one). ``auto``: int8 when the backend is OpenVINO and a quantized file made from
-exactly these weights is there, else fp32 (fp16 for torch on CUDA).
+Precision: ``fp32``, ``fp16`` (torch, for CUDA), ``bf16`` (OpenVINO on CPUs with bf16, torch), ``int8``
+(OpenVINO, from a quantized model file made by ``facetrack quantize`` that sits next to the model:
+``NAME.int8.xml`` + ``.bin``; the bundled default ships one). ``auto``: int8 when the backend is OpenVINO and
+a quantized file made from exactly these weights is there, else the backend's default (fp32; fp16 for torch
+on CUDA; OpenVINO's own choice, bf16 on CPUs that have it).
 """
 from __future__ import annotations
 
@@ -146,40 +147,45 @@ class OpenVINORunner:
         import openvino as ov
         core = ov.Core()
         cfg = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads or torch.get_num_threads()}
-        src = str(onnx_file(model))
         if precision == "int8":
             om, why = read_int8(model, model_path)
             if om is None:
                 raise FacetrackError(f"int8: {why}")
-            src = om
-        elif precision:
-            cfg["INFERENCE_PRECISION_HINT"] = {"fp32": "f32", "bf16": "bf16"}[precision]
-        self.compiled = core.compile_model(src, "CPU", cfg)
+        else:
+            if precision:
+                cfg["INFERENCE_PRECISION_HINT"] = {"fp32": "f32", "bf16": "bf16"}[precision]
+            om = core.read_model(str(onnx_file(model)))
+        size = model.meta.input_size
+        # one face: a copy with the batch fixed at 1 (static shapes ran 12% faster than the dynamic-batch
+        # model in paired runs, int8, 2 threads), one request splitting each layer over the threads
+        one = om.clone()
+        one.reshape([1, 3, size, size])
+        self.compiled = core.compile_model(one, "CPU", cfg)
         self.req = self.compiled.create_infer_request()
-        # batches: one stream per core, each a single thread, the batch split between them. On the 2-core
-        # machine this ran 10-25% more faces/s at batch 8-32 than one 2-thread request, which stays best for
-        # a single face (it splits each layer instead)
+        # batches: one stream per core, each a single thread, the batch split between them (on 2 cores,
+        # faster than one 2-thread request in 10 of 12 paired runs at batch 8, median 185 vs 179 faces/s)
         n = cfg["INFERENCE_NUM_THREADS"]
-        self.streams = []
         if n > 1:
-            tp = core.compile_model(src, "CPU", {**cfg, "PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": n})
-            self.streams = [tp.create_infer_request() for _ in range(n)]
+            tp = core.compile_model(om, "CPU", {**cfg, "PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": n})
+            self.batch_reqs = [tp.create_infer_request() for _ in range(n)]
+        else:
+            self.batch_reqs = [core.compile_model(om, "CPU", cfg).create_infer_request()]
         # None: OpenVINO's own choice (bf16 on CPUs that have it, else f32); report what it runs
         self.precision = precision or {"bf16": "bf16", "f16": "fp16"}.get(
             str(self.compiled.get_property("INFERENCE_PRECISION_HINT")), "fp32")
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         x = np.ascontiguousarray(x.cpu().numpy(), dtype=np.float32)
-        if len(x) == 1 or not self.streams:
+        if len(x) == 1:
             self.req.infer({0: x})
             return tuple(torch.from_numpy(self.req.get_output_tensor(i).data.copy()) for i in range(5))
-        parts = [p for p in np.array_split(x, len(self.streams)) if len(p)]
-        for r, p in zip(self.streams, parts):
+        parts = [p for p in np.array_split(x, len(self.batch_reqs)) if len(p)]
+        reqs = self.batch_reqs[:len(parts)]
+        for r, p in zip(reqs, parts):
             r.start_async({0: np.ascontiguousarray(p)})
-        for r in self.streams[:len(parts)]:
+        for r in reqs:
             r.wait()
-        return tuple(torch.from_numpy(np.concatenate([r.get_output_tensor(i).data for r in self.streams[:len(parts)]]))
-                     for i in range(5))
+        return tuple(torch.from_numpy(np.concatenate([r.get_output_tensor(i).data for r in reqs])) for i in range(5))
 
 
 def pick_precision(precision: str, backend: str, device: torch.device, model: PIPNetModel,
