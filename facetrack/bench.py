@@ -165,13 +165,16 @@ def measured_peak_gflops(device: torch.device) -> float:
 
 def bench_landmarks(model_path: str = "default", backends: list[str] | None = None,
                     batch_sizes: list[int] | None = None, device: str = "cpu", seconds: float = 2.0) -> dict:
-    """faces/s against batch size. ``backends``: "NAME" or "NAME:PRECISION" (default: every installed
-    backend at its default precision, plus OpenVINO int8 when the model has a quantized copy)."""
+    """faces/s against batch size. ``backends``: "NAME" or "NAME:PRECISION" (default on a CPU: every installed
+    backend at its default precision, plus OpenVINO int8 when the model has a quantized copy; on CUDA: torch
+    in fp16, bf16 and fp32)."""
     from pipnet_model.inference import resolve_device
 
     from .backends import installed, int8_file
     from .landmarks import LandmarkPredictor
     dev = resolve_device(device)
+    if not backends and dev.type == "cuda":  # the CPU engines do not run there
+        backends = ["torch:fp16", "torch:bf16", "torch:fp32"]
     if not backends:
         backends = [b for b in ("torch", "onnxruntime", "openvino") if installed(b)]
         if "openvino" in backends:
