@@ -77,3 +77,15 @@ def test_quantize_cli_bad_input_is_one_line(tmp_path):
                         "--data", str(tmp_path / "none.csv")], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_bench_landmarks_reports_each_backend_and_precision():
+    """`facetrack bench --landmarks` rows name the engine and the precision it really ran."""
+    _need_openvino()
+    from facetrack.bench import bench_landmarks
+    res = bench_landmarks("default", ["torch", "openvino:fp32", "openvino:int8"], [1, 3], "cpu", seconds=0.05)
+    got = {(r["backend"], r["precision"], r["batch"]) for r in res["rows"]}
+    assert got == {(b, p, n) for b, p in (("torch", "fp32"), ("openvino", "fp32"), ("openvino", "int8"))
+                   for n in (1, 3)}
+    assert all(r["faces_per_s"] > 0 for r in res["rows"])
+    assert res["model_gflops_per_face"] > 0.1 and res["compute_floor_faces_per_s"] > 0
