@@ -143,14 +143,13 @@ class OpenVINORunner:
     name = "openvino"
 
     def __init__(self, model: PIPNetModel, threads: int | None = None, precision: str | None = None,
-                 model_path: str | Path | None = None):
+                 int8_model=None):
+        """``int8_model``: the quantized ov.Model (from :func:`read_int8`) when ``precision`` is int8."""
         import openvino as ov
         core = ov.Core()
         cfg = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads or torch.get_num_threads()}
         if precision == "int8":
-            om, why = read_int8(model, model_path)
-            if om is None:
-                raise FacetrackError(f"int8: {why}")
+            om = int8_model
         else:
             if precision:
                 cfg["INFERENCE_PRECISION_HINT"] = {"fp32": "f32", "bf16": "bf16"}[precision]
@@ -188,12 +187,12 @@ class OpenVINORunner:
         return tuple(torch.from_numpy(np.concatenate([r.get_output_tensor(i).data for r in reqs])) for i in range(5))
 
 
-def pick_precision(precision: str, backend: str, device: torch.device, model: PIPNetModel,
-                   model_path: str | Path | None) -> str | None:
+def pick_precision(precision: str, backend: str, int8_model=None) -> str | None:
+    """``int8_model``: the matching quantized model when there is one (OpenVINO only)."""
     if precision not in PRECISIONS:
         raise FacetrackError(f"unknown precision {precision!r} (choose {', '.join(PRECISIONS)})")
     if precision == "auto":  # None: the backend's own default (fp16 for torch on CUDA, fp32 or bf16 elsewhere)
-        return "int8" if backend == "openvino" and read_int8(model, model_path)[0] is not None else None
+        return "int8" if int8_model is not None else None
     if precision == "int8" and backend != "openvino":
         raise FacetrackError("int8 runs on the openvino backend (--backend openvino)")
     if precision == "bf16" and backend == "onnxruntime":
@@ -208,16 +207,21 @@ def make_runner(model: PIPNetModel, backend: str = "auto", device: torch.device 
     """A runner for ``model``; ``model_path`` (the file it came from) is where a quantized copy is looked for."""
     dev = torch.device(device)
     b = pick_backend(backend, dev)
-    prec = pick_precision(precision, b, dev, model, model_path)
+    om = None
+    if b == "openvino" and precision in ("auto", "int8"):
+        om, why = read_int8(model, model_path)
+        if om is None and precision == "int8":
+            raise FacetrackError(f"int8: {why}")
+    prec = pick_precision(precision, b, om)
     try:
         if b == "onnxruntime":
             return OnnxRuntimeRunner(model)
         if b == "openvino":
-            return OpenVINORunner(model, precision=prec, model_path=model_path)
+            return OpenVINORunner(model, precision=prec, int8_model=om)
     except FacetrackError:
         raise
     except Exception as e:  # noqa: BLE001 - an optional backend that fails falls back only when auto
         if backend != "auto":
             raise FacetrackError(f"backend {b} failed to start: {str(e).splitlines()[0][:160]}") from None
-        prec = pick_precision(precision, "torch", dev, model, None)
+        prec = pick_precision(precision, "torch")
     return TorchRunner(model, dev, prec)

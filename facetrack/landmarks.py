@@ -143,30 +143,31 @@ class LandmarkPredictor:
         with self._glue():
             x = (torch.cat(all_crops) if self.device_crops
                  else to_input(np.concatenate(all_crops), self.model, color == "BGR", self.device))
-        t1 = time.perf_counter()
-        pts, conf, t2 = self.infer(x, _timed=True)
+        self.timings["crop"] += time.perf_counter() - t0
+        pts, conf = self.infer(x)
+        t2 = time.perf_counter()
         lms = np.stack([apply_affine(from_unit(p.astype(np.float64), self.size), invert_affine(m))
                         for p, m in zip(pts, all_mats)]).astype(np.float32)
-        t3 = time.perf_counter()
-        self.timings["crop"] += t1 - t0
-        self.timings["network"] += t2 - t1
-        self.timings["decode_nrm"] += t3 - t2
-        self.timings["faces"] += len(all_mats)
+        self.timings["decode_nrm"] += time.perf_counter() - t2
         out, k = [], 0
         for c in counts:
             out.append((lms[k:k + c], conf[k:k + c].astype(np.float32)))
             k += c
         return out
 
-    def infer(self, x: torch.Tensor, _timed: bool = False):
+    def infer(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Normalised input batch (B, 3, S, S) -> (points in crop units (B, N, 2), confidence (B, N))."""
         with self._glue():
+            t1 = time.perf_counter()
             out = self.predictor.outputs(x)
             if self.device.type == "cuda":
                 torch.cuda.synchronize()
             t2 = time.perf_counter()
             pts, conf = self.predictor.decode(out)
-        return (pts, conf, t2) if _timed else (pts, conf)
+        self.timings["network"] += t2 - t1
+        self.timings["decode_nrm"] += time.perf_counter() - t2
+        self.timings["faces"] += len(x)
+        return pts, conf
 
     @torch.inference_mode()
     def device_crop_tensor(self, frame: np.ndarray, mats: list[np.ndarray], color: str = "BGR") -> torch.Tensor:
