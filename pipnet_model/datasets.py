@@ -236,6 +236,21 @@ def read_pseudo(path: str | Path) -> LandmarkSet:
 KINDS = {"csv", "pts", "wflw", "cofw", "aflw", "pseudo"}
 
 
+def split_weight(spec: str) -> tuple[str, float]:
+    """``KIND:PATH@W`` -> (``KIND:PATH``, W): W is how many times per epoch each face is drawn on average
+    (0.5 = half the faces, a fresh half each epoch; 2 = every face twice). No suffix means 1."""
+    base, sep, tail = spec.rpartition("@")
+    if not sep:
+        return spec, 1.0
+    try:
+        w = float(tail)
+    except ValueError:
+        return spec, 1.0  # an '@' that belongs to the path
+    if not (w > 0 and np.isfinite(w)):
+        raise PIPNetError(f"dataset weight in {spec!r} must be a positive number")
+    return base, w
+
+
 def load_dataset(spec: str, images: str | Path | None = None) -> LandmarkSet:
     """A dataset from a ``KIND:PATH`` spec (see the module docstring); a bare .csv path means ``csv:``."""
     kind, sep, path = spec.partition(":")

@@ -18,7 +18,7 @@ import torch
 from .augment import Augmenter, apply_affine, landmark_box, square_from_box, crop_matrix, to_unit
 from .checkpoint import PIPNetModel, load_model, save_model
 from .codec import encode, mean_face
-from .datasets import LandmarkSet, Record, load_dataset, read_image
+from .datasets import LandmarkSet, Record, load_dataset, read_image, split_weight
 from .errors import PIPNetError
 from .inference import evaluate, resolve_device, to_input
 from .losses import coarse_score_loss, pipnet_loss
@@ -63,15 +63,44 @@ class TrainConfig:
     RESUME_KEYS = ("backbone", "input_size", "num_nb", "crop_scale", "batch_size", "lr", "seed")
 
 
-class TrainSet(torch.utils.data.Dataset):
-    """Augmented crops with per-sample task ('std', 'cls2', 'cls3' from record.meta['task'])."""
+def epoch_order(parts: list[tuple[int, float]], seed: int, epoch: int) -> np.ndarray:
+    """Record indices drawn for one epoch from consecutive parts ``(size, weight)`` of a concatenated set.
 
-    def __init__(self, ds: LandmarkSet, aug: Augmenter, seed: int, cache: bool = True):
+    A part of n faces with weight w gives round(w * n) draws: every face floor(w) times, then a fresh
+    random subset for the fraction, different each epoch (deterministic in seed and epoch)."""
+    out, offset = [], 0
+    for k, (n, w) in enumerate(parts):
+        take = int(round(w * n))
+        whole, rest = divmod(take, n)
+        idx = [np.arange(n)] * whole
+        if rest:
+            idx.append(np.sort(np.random.default_rng([seed, epoch, k]).permutation(n)[:rest]))
+        out.extend(i + offset for i in idx)
+        offset += n
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+class TrainSet(torch.utils.data.Dataset):
+    """Augmented crops with per-sample task ('std', 'cls2', 'cls3' from record.meta['task']).
+
+    ``parts`` (size, weight) per concatenated source dataset sets how often each is drawn per epoch
+    (``set_epoch``); without it every record is drawn once."""
+
+    def __init__(self, ds: LandmarkSet, aug: Augmenter, seed: int, cache: bool = True,
+                 parts: list[tuple[int, float]] | None = None):
         self.ds, self.aug, self.seed, self.epoch = ds, aug, seed, 0
+        self.parts = parts or [(len(ds), 1.0)]
+        if sum(n for n, _ in self.parts) != len(ds):
+            raise PIPNetError("dataset parts do not add up to the training set")
         self.cache: dict[int, np.ndarray] | None = {} if cache else None
+        self.order = epoch_order(self.parts, seed, 0)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.order = epoch_order(self.parts, self.seed, epoch)
 
     def __len__(self) -> int:
-        return len(self.ds)
+        return len(self.order)
 
     def image(self, i: int) -> np.ndarray:
         if self.cache is None:
@@ -80,8 +109,9 @@ class TrainSet(torch.utils.data.Dataset):
             self.cache[i] = read_image(self.ds.records[i])
         return self.cache[i]
 
-    def __getitem__(self, i: int):
-        rng = np.random.default_rng([self.seed, self.epoch, i])
+    def __getitem__(self, j: int):
+        rng = np.random.default_rng([self.seed, self.epoch, j])
+        i = int(self.order[j])
         r: Record = self.ds.records[i]
         crop, pts = self.aug(self.image(i), r.points, rng)
         return (torch.from_numpy(crop), torch.from_numpy(to_unit(pts, self.aug.out_size).astype(np.float32)),
@@ -208,10 +238,13 @@ def train(cfg: TrainConfig, resume: bool = False, train_set: LandmarkSet | None 
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
+    parts = None
     if train_set is None:
         if not cfg.data:
             raise PIPNetError("no training data given")
-        sets = [load_dataset(s, cfg.images) for s in cfg.data]
+        specs = [split_weight(s) for s in cfg.data]
+        sets = [load_dataset(s, cfg.images) for s, _ in specs]
+        parts = [(len(d), w) for d, (_, w) in zip(sets, specs)]
         train_set = sets[0]
         for s in sets[1:]:
             train_set = train_set + s
@@ -262,14 +295,14 @@ def train(cfg: TrainConfig, resume: bool = False, train_set: LandmarkSet | None 
     autocast = (torch.autocast("cuda", dtype=torch.float16) if use_amp else
                 torch.autocast("cpu", dtype=torch.bfloat16) if (cfg.bf16 and device.type == "cpu") else None)
     aug = Augmenter(train_set.scheme, model.meta.input_size, model.meta.crop_scale)
-    tset = TrainSet(train_set, aug, cfg.seed)
+    tset = TrainSet(train_set, aug, cfg.seed, parts=parts)
     metrics_file = metrics_file_of(out)
     if not resume and metrics_file.exists():
         metrics_file.unlink()
     t_start = time.time()
     epochs_run = 0
     for epoch in range(start_epoch, cfg.epochs):
-        tset.epoch = epoch
+        tset.set_epoch(epoch)
         g = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
         loader = torch.utils.data.DataLoader(tset, batch_size=cfg.batch_size, shuffle=True, drop_last=len(tset) > cfg.batch_size,
                                              num_workers=cfg.workers, generator=g, pin_memory=device.type == "cuda",
