@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from facetrack.detectors import BOX_ADAPTERS  # noqa: E402
+from facetrack.detectors import BoxAdapter  # noqa: E402
 from facetrack.detectors.opencv import HaarDetector  # noqa: E402
 from facetrack.landmarks import LandmarkPredictor  # noqa: E402
 from facetrack.peers import DlibLandmarker  # noqa: E402
@@ -43,13 +43,13 @@ def match(boxes: np.ndarray, gt: np.ndarray) -> np.ndarray | None:
     return best
 
 
-def adapter_from(boxes_and_gts) -> dict:
+def adapter_from(boxes_and_gts) -> BoxAdapter:
     s, dy = [], []
     for b, gt in boxes_and_gts:
         w, h = b[2] - b[0], b[3] - b[1]
         s.append(max(np.ptp(gt[:, 0]), np.ptp(gt[:, 1])) / max(w, h))
         dy.append(((gt[:, 1].min() + gt[:, 1].max()) / 2 - (b[1] + b[3]) / 2) / h)
-    return {"box_scale": float(np.median(s)), "box_shift": float(np.median(dy))}
+    return BoxAdapter(float(np.median(s)), float(np.median(dy)))
 
 
 def main() -> int:
@@ -57,6 +57,9 @@ def main() -> int:
     ap.add_argument("--data", default="csv:../shared/data/ytf68/test.csv")
     ap.add_argument("--calib", default="csv:../shared/data/ytf68/train.csv", help="set to fit dlib-box adapter on")
     ap.add_argument("--model", default="default")
+    ap.add_argument("--calib-n", type=int, default=600, help="faces of --calib used to fit the dlib-box adapter")
+    ap.add_argument("--backend", default="torch", help="facetrack's engine (torch = fp32 reference)")
+    ap.add_argument("--precision", default="auto")
     ap.add_argument("--plot")
     a = ap.parse_args()
     ds = load_dataset(a.data)
@@ -64,26 +67,27 @@ def main() -> int:
     out: dict = {"data": a.data, "model": a.model, "faces": len(ds)}
 
     t = time.perf_counter()
-    pred = LandmarkPredictor(a.model, "cpu")
-    nm_ft, _ = evaluate(pred.model, ds, device="cpu")
+    pred = LandmarkPredictor(a.model, "cpu", backend=a.backend, precision=a.precision)
+    out["facetrack_engine"] = f"{pred.backend} {pred.precision}"
+    nm_ft, _ = evaluate(pred.model, ds, device="cpu", predictor=pred.predictor)
     out["facetrack_gt_boxes"] = summary(nm_ft) | {"seconds": time.perf_counter() - t}
 
     dl = DlibLandmarker()
     calib = load_dataset(a.calib)
     rng = np.random.default_rng(0)
     pairs = []
-    for i in rng.choice(len(calib), min(600, len(calib)), replace=False):
+    for i in rng.choice(len(calib), min(a.calib_n, len(calib)), replace=False):
         r = calib.records[i]
         b = match(dl.detect(read_image(r)), r.points)
         if b is not None:
             pairs.append((b, r.points))
     dlib_adapter = adapter_from(pairs)
-    out["dlib_box_adapter"] = dlib_adapter
+    out["dlib_box_adapter"] = {"scale": dlib_adapter.scale, "shift": dlib_adapter.shift}
 
     haar = HaarDetector()
-    pred_dlibbox = LandmarkPredictor(pred.model, "cpu", **dlib_adapter)
-    pred_haar = LandmarkPredictor(pred.model, "cpu", **BOX_ADAPTERS["opencv"])
-    e_dlib, e_ft_dlibbox, e_haar, idx_dlib = [], [], [], []
+    pred_dlibbox = LandmarkPredictor(pred.model, "cpu", box_adapter=dlib_adapter, backend=a.backend, precision=a.precision)
+    pred_haar = LandmarkPredictor(pred.model, "cpu", box_adapter=haar.box_adapter, backend=a.backend, precision=a.precision)
+    e_dlib, e_ft_dlibbox, e_ft_refined, e_haar, idx_dlib = [], [], [], [], []
     t_dlib = t_ft = 0.0
     for i, r in enumerate(ds.records):
         img = read_image(r)
@@ -98,6 +102,8 @@ def main() -> int:
             lm2, _ = pred_dlibbox.predict(img, b[None])
             t_ft += time.perf_counter() - t0
             e_ft_dlibbox.append(nme_per_face(lm2, r.points[None], ds.scheme)[0])
+            lm4, _ = pred_dlibbox.predict(img, b[None], refine=2)  # facetrack predict's default
+            e_ft_refined.append(nme_per_face(lm4, r.points[None], ds.scheme)[0])
         hb = match(np.array([d.box for d in haar.detect(img)]).reshape(-1, 4), r.points)
         if hb is not None:
             lm3, _ = pred_haar.predict(img, hb[None])
@@ -105,11 +111,12 @@ def main() -> int:
     out["dlib_own_hog_boxes"] = summary(np.array(e_dlib)) | {"found": len(e_dlib), "landmark_seconds_incl_detect": t_dlib}
     out["facetrack_on_dlib_hog_boxes"] = summary(np.array(e_ft_dlibbox)) | {"found": len(e_ft_dlibbox),
                                                                              "landmark_seconds": t_ft}
+    out["facetrack_on_dlib_hog_boxes_refine2"] = summary(np.array(e_ft_refined))
     out["facetrack_gt_boxes_on_dlib_found_faces"] = summary(nm_ft[idx_dlib])
     out["facetrack_on_haar_boxes"] = summary(np.array(e_haar)) | {"found": len(e_haar)}
     out["ratio_nme_dlib_over_facetrack_same_boxes"] = out["dlib_own_hog_boxes"]["nme"] / out["facetrack_on_dlib_hog_boxes"]["nme"]
     if a.plot:
-        ced_plot({"facetrack (GT boxes)": nm_ft, "facetrack (dlib HOG boxes)": np.array(e_ft_dlibbox),
+        ced_plot({"facetrack (GT boxes)": nm_ft, "facetrack (dlib HOG boxes, refine 2)": np.array(e_ft_refined),
                   "dlib 68 (own HOG boxes)": np.array(e_dlib)}, a.plot, title=f"CED on {Path(a.data.split(':', 1)[-1]).name}")
     print(json.dumps(out, indent=1))
     return 0

@@ -33,8 +33,8 @@ def main() -> int:
         src = f"lavfi:movie={clip}:loop=0,setpts=N/({a.fps}*TB)"
         for m in a.minutes:
             n = int(m * 60 * a.fps)
-            code = ("import resource, json\nfrom facetrack.pipeline import run\n"
-                    f"r = run({src!r}, csv={td + '/o.csv'!r}, progress=False, max_frames={n})\n"
+            code = ("import resource, json\nfrom facetrack.pipeline import run\nfrom facetrack.sinks import CSVSink\n"
+                    f"r = run({src!r}, [CSVSink({td + '/o.csv'!r})], progress=False, max_frames={n})\n"
                     "print(json.dumps({'frames': r['frames'], 'fps': r['fps'], 'faces': r['faces'], "
                     "'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))")
             r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 
 
@@ -55,38 +58,35 @@ def cmd_eval(a) -> int:
 def cmd_predict(a) -> int:
     import cv2
 
-    from facetrack.detectors import create_detector
+    from facetrack.detectors import create_detector, detect_boxes
     from facetrack.draw import draw_landmarks
     from facetrack.errors import FacetrackError
     from facetrack.landmarks import LandmarkPredictor
+    from facetrack.types import Face
     img = cv2.imread(str(a.image), cv2.IMREAD_COLOR)
     if img is None:
         raise FacetrackError(f"cannot read image {a.image}")
-    det = create_detector(a.detector, **({"model_path": a.detector_model} if a.detector == "mediapipe" else {}))
-    dets = det.detect(img)[: a.max_faces]
-    getattr(det, "close", lambda: None)()
-    pred = LandmarkPredictor(a.model, a.device, backend=a.backend, precision=a.precision, **box_adapter(a.detector))
-    lms, conf = pred.predict(img, [d.box for d in dets], refine=a.refine) if dets else ([], [])
-    faces = [{"box": d.box.round(2).tolist(), "det_score": round(d.score, 4),
-              "landmarks": l.round(2).tolist(), "scores": c.round(3).tolist()} for d, l, c in zip(dets, lms, conf)]
+    det = create_detector(a.detector, model_path=a.detector_model)
+    try:
+        dets, boxes = detect_boxes(det, img, max_faces=a.max_faces)
+    finally:
+        det.close()
+    pred = LandmarkPredictor(a.model, a.device, backend=a.backend, precision=a.precision)
+    lms, conf = pred.predict(img, boxes, refine=a.refine)
+    faces = [Face(d.box, lm, c, det_score=d.score) for d, lm, c in zip(dets, lms, conf)]
     if a.out:
         vis = img.copy()
-        for d, l in zip(dets, lms):
-            draw_landmarks(vis, l, d.box)
+        for f in faces:
+            draw_landmarks(vis, f.landmarks, f.box)
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         if not cv2.imwrite(str(a.out), vis):
             raise FacetrackError(f"cannot write {a.out}")
-    out = {"image": str(a.image), "faces": faces}
+    out = {"image": str(a.image), "faces": [f.record(point_scores=True) for f in faces]}
     if a.json_out:
         Path(a.json_out).parent.mkdir(parents=True, exist_ok=True)
         Path(a.json_out).write_text(json.dumps(out))
     print(json.dumps(out) if a.json else f"{a.image}: {len(faces)} face(s)" + (f", drawn to {a.out}" if a.out else ""))
     return 0
-
-
-def box_adapter(detector: str) -> dict:
-    from facetrack.detectors import BOX_ADAPTERS
-    return BOX_ADAPTERS.get(detector, {})
 
 
 def cmd_export(a) -> int:
@@ -129,22 +129,54 @@ def _track_options(a):
                         smoother=a.smoother)
 
 
+def _sinks(a) -> list:
+    """The outputs named on the command line, as sinks (each checks its path now, before any work)."""
+    from facetrack.sinks import make_sink
+    return [make_sink(kind, path) for kind, path in (("csv", a.csv), ("jsonl", a.jsonl), ("video", a.out_video))
+            if path]
+
+
+@contextlib.contextmanager
+def _stop_on_signals():
+    """SIGINT/SIGTERM set a stop event: the run ends after the frame in hand and finalises every output.
+    Yields (event, {"signal": name of the first signal}) ."""
+    stop, got = threading.Event(), {}
+
+    def handler(signum, frame):
+        got.setdefault("signal", signal.Signals(signum).name)
+        stop.set()
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop, got
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+
+def _finish(res: dict, got: dict) -> int:
+    if got.get("signal"):
+        res["interrupted"] = got["signal"]
+    print(json.dumps(res))
+    return {"SIGINT": 130, "SIGTERM": 143}.get(res.get("interrupted") or "", 0)
+
+
 def cmd_track(a) -> int:
     from facetrack.pipeline import run
     if not (a.out_video or a.csv or a.jsonl):
         print("facetrack: note: no --out-video, --csv or --jsonl given; only the summary is printed", file=sys.stderr)
-    res = run(a.input, out_video=a.out_video, csv=a.csv, jsonl=a.jsonl, progress=not a.quiet,
-              max_frames=a.max_frames, options=_track_options(a))
-    print(json.dumps(res))
-    return 130 if res["interrupted"] == "SIGINT" else 143 if res["interrupted"] == "SIGTERM" else 0
+    sinks = _sinks(a)
+    with _stop_on_signals() as (stop, got):
+        res = run(a.input, sinks, _track_options(a), stop=stop, max_frames=a.max_frames, progress=not a.quiet)
+    return _finish(res, got)
 
 
 def cmd_camera(a) -> int:
     from facetrack.camera import run_camera
-    res = run_camera(a.source, options=_track_options(a), headless=a.headless, out_video=a.out_video, csv=a.csv,
-                     jsonl=a.jsonl, max_frames=a.max_frames)
-    print(json.dumps(res))
-    return 130 if res.get("interrupted") == "SIGINT" else 143 if res.get("interrupted") == "SIGTERM" else 0
+    sinks = _sinks(a)
+    with _stop_on_signals() as (stop, got):
+        res = run_camera(a.source, sinks, _track_options(a), headless=a.headless, stop=stop, max_frames=a.max_frames)
+    return _finish(res, got)
 
 
 def cmd_models(a) -> int:
@@ -198,8 +230,8 @@ def cmd_bench(a) -> int:
 
 def cmd_batch(a) -> int:
     from facetrack.batch import BatchOptions, run_batch
-    csv_on = a.csv or not (a.jsonl or a.video)
-    o = BatchOptions(out=a.out, csv=csv_on, jsonl=a.jsonl, video=a.video, workers=a.workers, ray=a.ray,
+    outputs = tuple(k for k, on in (("csv", a.csv), ("jsonl", a.jsonl), ("video", a.video)) if on) or ("csv",)
+    o = BatchOptions(out=a.out, outputs=outputs, workers=a.workers, ray=a.ray,
                      resume=a.resume, chunk_seconds=a.chunk_seconds, track=_track_options(a))
     res = run_batch(a.inputs, o, progress=not a.quiet)
     print(json.dumps(res))
@@ -249,12 +281,19 @@ def _add_backend_args(t: argparse.ArgumentParser) -> None:
                         "the backend's default (fp32; fp16 for torch on CUDA)")
 
 
+def _add_detector_args(t: argparse.ArgumentParser) -> None:
+    from facetrack.detectors import DEFAULT_DETECTOR, detector_names
+    t.add_argument("--detector", default=DEFAULT_DETECTOR, choices=detector_names(),
+                   help="face detector (facetrack.detectors registry)")
+    t.add_argument("--detector-model", help="the detector's model file: BlazeFace .tflite or Face Landmarker .task for "
+                   "mediapipe (default: cache, then pip); CLIP.json for truth")
+
+
 def _add_model_args(t: argparse.ArgumentParser) -> None:
     t.add_argument("--model", default="default", help="'default' or a PIPNet .safetensors file")
     t.add_argument("--device", default="auto", help="auto, cpu or cuda")
     _add_backend_args(t)
-    t.add_argument("--detector", default="mediapipe", choices=["mediapipe", "opencv"])
-    t.add_argument("--detector-model", help="BlazeFace .tflite or Face Landmarker .task (default: cache, then pip)")
+    _add_detector_args(t)
     t.add_argument("--min-det-score", type=float, default=0.5)
     t.add_argument("--detect-every", type=int, default=5, help="run the detector every N frames (and when a track is lost)")
     t.add_argument("--max-faces", type=int, default=10)
@@ -266,7 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
 
     t = sub.add_parser("train", help="train a PIPNet model")
-    t.add_argument("--data", action="append", required=True, help="dataset spec KIND:PATH (repeatable)")
+    t.add_argument("--data", action="append", required=True, help="dataset spec KIND:PATH[@WEIGHT] (repeatable; WEIGHT = draws per face per epoch, "
+                   "e.g. csv:ytf68/train.csv@0.4 uses a fresh 40%% of it each epoch)")
     t.add_argument("--val", help="validation dataset spec")
     t.add_argument("--images", help="folder the dataset's image paths are relative to")
     t.add_argument("--backbone", default="efficientnet_lite0",
@@ -308,8 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("predict", help="landmarks of the faces in one image")
     r.add_argument("image")
     r.add_argument("--model", default="default")
-    r.add_argument("--detector", default="mediapipe", choices=["mediapipe", "opencv"])
-    r.add_argument("--detector-model", help="BlazeFace .tflite or Face Landmarker .task (default: cache, then pip)")
+    _add_detector_args(r)
     r.add_argument("--device", default="auto")
     _add_backend_args(r)
     r.add_argument("--max-faces", type=int, default=10)
@@ -394,8 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--min-face", type=int, default=48, help="smallest face box side in pixels")
     h.add_argument("--min-sharpness", type=float, default=30.0, help="variance of the Laplacian at 128 px")
     h.add_argument("--end-frame", type=int, help="only frames before this index (hold the rest back)")
-    h.add_argument("--detector", default="mediapipe", choices=["mediapipe", "opencv"])
-    h.add_argument("--detector-model")
+    _add_detector_args(h)
     h.add_argument("--quiet", action="store_true")
     h.set_defaults(fn=cmd_harvest)
 

@@ -2,8 +2,9 @@
 from .errors import FacetrackError
 from .landmarks import LandmarkPredictor, load_model
 from .pipeline import FaceTracker, TrackOptions, run, track
-from .types import Detection, Face, FrameResult
+from .sinks import AnnotatedVideoSink, CSVSink, JSONLSink
+from .types import Detection, Face, FrameResult, TrackEvent
 
 __all__ = ["FacetrackError", "LandmarkPredictor", "load_model", "FaceTracker", "TrackOptions", "track", "run",
-           "Detection", "Face", "FrameResult"]
+           "Detection", "Face", "FrameResult", "TrackEvent", "CSVSink", "JSONLSink", "AnnotatedVideoSink"]
 __version__ = "0.1.0"

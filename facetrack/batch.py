@@ -36,9 +36,7 @@ class Job:
 @dataclass
 class BatchOptions:
     out: str
-    csv: bool = True
-    jsonl: bool = False
-    video: bool = False
+    outputs: tuple[str, ...] = ("csv",)   # output formats per video (names of facetrack.sinks.FORMATS)
     workers: int | None = None
     ray: str | None = None        # None: local pool; "local": embedded Ray; "auto" / "ray://host:port": a cluster
     resume: bool = False
@@ -95,15 +93,9 @@ def _url_stem(url: str) -> str:
 
 
 def output_paths(out: Path, rel: str, o: BatchOptions) -> dict[str, Path]:
+    from .sinks import FORMATS
     base = out / rel
-    d = {}
-    if o.csv:
-        d["csv"] = base.with_name(base.name + ".csv")
-    if o.jsonl:
-        d["jsonl"] = base.with_name(base.name + ".jsonl")
-    if o.video:
-        d["video"] = base.with_name(base.name + ".mp4")
-    return d
+    return {k: base.with_name(base.name + FORMATS[k].suffix) for k in o.outputs}
 
 
 def _part(p: Path, tag: str = "") -> Path:
@@ -118,27 +110,53 @@ def _started_marker(out: Path, job: "Job") -> Path:
 
 
 # ---------------------------------------------------------------------------------------- one job
-_WORKER: dict = {}
+class _WorkerTracker:
+    """The tracker a worker process keeps loaded between its jobs (one per process: the worker's own state,
+    made on its first job; a job with other options replaces it)."""
+    ft = None
+    key = None
+
+    @classmethod
+    def get(cls, track: TrackOptions, threads: int | None = None):
+        import torch
+
+        from .pipeline import FaceTracker
+        if threads and torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)  # workers must not oversubscribe the cores
+        key = json.dumps(asdict(track), sort_keys=True)
+        if cls.key != key:
+            if cls.ft is not None:
+                cls.ft.close()
+            cls.ft, cls.key = FaceTracker(TrackOptions(**asdict(track))), key
+        return cls.ft
 
 
-def _tracker(track: TrackOptions, threads: int | None = None):
-    import torch
+class _DieAfter:
+    """Fault injection for the retry tests (``KILL_HOOK``): the worker process dies after ``n`` frames, leaving
+    partial temporary files, as a crashed worker would."""
+    kind, path = "fault", None
 
-    from .pipeline import FaceTracker
-    if threads and torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)  # workers must not oversubscribe the cores
-    key = json.dumps(asdict(track), sort_keys=True)
-    if _WORKER.get("key") != key:
-        if "ft" in _WORKER:
-            _WORKER["ft"].close()
-        _WORKER["ft"], _WORKER["key"] = FaceTracker(TrackOptions(**asdict(track))), key
-    return _WORKER["ft"]
+    def __init__(self, n: int):
+        self.n, self.seen = n, 0
+
+    def start(self, info) -> None:
+        pass
+
+    def write(self, result) -> None:
+        self.seen += 1
+        if self.seen >= self.n:
+            os._exit(17)
+
+    def close(self) -> None:
+        pass
 
 
 def run_job(job: Job, o: BatchOptions) -> dict:
     """Process one video (or chunk) into temporary files; whole videos are renamed into place here,
     chunks by the merger. Returns a manifest record."""
     from .pipeline import run
+    from .sinks import make_sink
+    from .video import VideoSource
     out = Path(o.out)
     finals = output_paths(out, job.rel, o)
     tag = f".chunk{job.chunk}" if job.chunk >= 0 else ""
@@ -150,20 +168,15 @@ def run_job(job: Job, o: BatchOptions) -> dict:
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(str(os.getpid()))
     try:
+        sinks = [make_sink(k, p) for k, p in parts.items()]
         hook = os.environ.get(KILL_HOOK)
-        kill_after = None
         if hook and not Path(hook).exists():
             Path(hook).write_text(str(os.getpid()))
-            kill_after = 5
-
-        def on_frame(res, _n=[0]):
-            _n[0] += 1
-            if kill_after is not None and _n[0] >= kill_after:
-                os._exit(17)  # the worker dies mid-video, leaving partial temporary files
-
-        s = run(job.source, out_video=parts.get("video"), csv=parts.get("csv"), jsonl=parts.get("jsonl"),
-                progress=False, tracker=_tracker(o.track, o.threads_per_worker), start_s=job.start_s, end_s=job.end_s,
-                frame_offset=job.frame_offset, on_frame=on_frame)
+            sinks.append(_DieAfter(5))
+        ft = _WorkerTracker.get(o.track, o.threads_per_worker)
+        ft.reset(job.frame_offset)
+        with VideoSource(job.source, start_s=job.start_s, end_s=job.end_s) as src:
+            s = run(src, sinks, ft, progress=False)
         if s["interrupted"]:
             raise FacetrackError(f"interrupted ({s['interrupted']})")
         if job.chunk < 0:
@@ -316,11 +329,15 @@ def run_batch(inputs: list[str], o: BatchOptions, progress: bool = True) -> dict
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise FacetrackError(f"cannot create output folder {out}: {e.strerror or e}") from None
-    if o.video and o.chunk_seconds:
+    from .sinks import FORMATS
+    bad = [k for k in o.outputs if k not in FORMATS]
+    if bad:
+        raise FacetrackError(f"unknown output format {bad[0]!r} (choose {', '.join(FORMATS)})")
+    if "video" in o.outputs and o.chunk_seconds:
         raise FacetrackError("--video cannot be combined with --chunk-seconds (annotated videos are per whole video)")
-    if not (o.csv or o.jsonl or o.video):
+    if not o.outputs:
         raise FacetrackError("choose at least one output: --csv, --jsonl or --video")
-    if o.chunk_seconds and not o.csv:
+    if o.chunk_seconds and "csv" not in o.outputs:
         raise FacetrackError("--chunk-seconds needs --csv (chunks are stitched from the CSV rows)")
     items = expand_inputs(inputs)
     if not items:

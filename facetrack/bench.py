@@ -37,7 +37,7 @@ def read_frames(source: str, max_frames: int) -> tuple[list[tuple[np.ndarray, fl
 def bench_pipeline(source: str, max_frames: int = 300, options: TrackOptions | None = None, peers: bool = False,
                    write_video: bool = False) -> dict:
     """Frames are decoded once into memory (timed: the decode stage), then every system runs on them."""
-    from .sinks import AnnotatedVideoSink, CSVSink
+    from .sinks import AnnotatedVideoSink, CSVSink, SinkInfo
     frames, t_decode = read_frames(source, max_frames)
     n = len(frames)
     ft = FaceTracker(options or TrackOptions())  # warms both engines up while loading
@@ -45,21 +45,21 @@ def bench_pipeline(source: str, max_frames: int = 300, options: TrackOptions | N
     with tempfile.TemporaryDirectory() as td:
         h, w = frames[0][0].shape[:2]
         t_write = 0.0
-        csv = CSVSink(Path(td) / "o.csv", ft.predictor.num_points)
-        vs = AnnotatedVideoSink(Path(td) / "o.mp4", 25, w, h) if write_video else None
+        sinks = [CSVSink(Path(td) / "o.csv")] + ([AnnotatedVideoSink(Path(td) / "o.mp4")] if write_video else [])
+        for sk in sinks:
+            sk.start(SinkInfo(str(source), 25, w, h, False, ft.predictor.num_points))
         t0 = time.perf_counter()
         for img, t in frames:
             r = ft.update(img, t)
+            r.image = img
             faces += len(r.faces)
             tw = time.perf_counter()
-            csv.write(r)
-            if vs:
-                vs.write(r, img)
+            for sk in sinks:
+                sk.write(r)
             t_write += time.perf_counter() - tw
         total = time.perf_counter() - t0
-        csv.close()
-        if vs:
-            vs.close()
+        for sk in sinks:
+            sk.close()
     ft.close()
     lt = ft.predictor.timings
     stages = {"decode": t_decode, "detect": ft.timings["detect"], "crop": lt["crop"], "landmarks": lt["network"],

@@ -2,44 +2,68 @@
 Frames are dropped rather than falling behind a live source."""
 from __future__ import annotations
 
+import threading
 import time
 
 from .draw import draw_landmarks
 from .errors import FacetrackError
-from .pipeline import TrackOptions, run
+from .pipeline import FaceTracker, TrackOptions, run
+from .sinks import Sink
 
 
-def run_camera(source: str = "/dev/video0", options: TrackOptions | None = None, headless: bool = False,
-               out_video=None, csv=None, jsonl=None, max_frames: int | None = None) -> dict:
-    if headless:
-        return run(source, out_video=out_video, csv=csv, jsonl=jsonl, progress=True, max_frames=max_frames,
-                   options=options, live=True)
-    import cv2
-    state = {"t": time.perf_counter(), "fps": 0.0, "quit": False}
-    win = "facetrack (q quits)"
+class PreviewSink(Sink):
+    """Shows each frame in a window; 'q' (or closing the window's loop) sets ``stop``."""
+    kind = "preview"
 
-    def show(res, image):
+    def __init__(self, stop: threading.Event, title: str = "facetrack (q quits)"):
+        self.stop, self.title = stop, title
+        self.t, self.fps = time.perf_counter(), 0.0
+        self.quit = False
+
+    def write(self, result) -> None:
+        import cv2
         now = time.perf_counter()
-        state["fps"] = 0.9 * state["fps"] + 0.1 / max(now - state["t"], 1e-6)
-        state["t"] = now
-        vis = image.copy()
-        for f in res.faces:
+        self.fps = 0.9 * self.fps + 0.1 / max(now - self.t, 1e-6)
+        self.t = now
+        vis = result.image.copy()
+        for f in result.faces:
             draw_landmarks(vis, f.landmarks, f.box, f.track_id)
-        cv2.putText(vis, f"{state['fps']:.1f} fps  {len(res.faces)} face(s)", (10, 24), cv2.FONT_HERSHEY_SIMPLEX,
+        cv2.putText(vis, f"{self.fps:.1f} fps  {len(result.faces)} face(s)", (10, 24), cv2.FONT_HERSHEY_SIMPLEX,
                     0.7, (0, 255, 255), 2, cv2.LINE_AA)
         try:
-            cv2.imshow(win, vis)
+            cv2.imshow(self.title, vis)
             if cv2.waitKey(1) & 0xFF == ord("q"):
-                return False
+                self.quit = True
+                self.stop.set()
         except cv2.error as e:
             raise FacetrackError(f"cannot open a preview window ({str(e).splitlines()[0][:80]}); use --headless") from None
-        return True
 
-    try:
-        return run(source, out_video=out_video, csv=csv, jsonl=jsonl, progress=False, max_frames=max_frames,
-                   options=options, live=True, on_frame_image=show)
-    finally:
+    def close(self) -> None:
+        import cv2
         try:
             cv2.destroyAllWindows()
         except cv2.error:
             pass
+
+
+def run_camera(source: str = "/dev/video0", sinks=(), tracker: FaceTracker | TrackOptions | None = None,
+               headless: bool = False, stop: threading.Event | None = None, max_frames: int | None = None) -> dict:
+    """Track a live source into ``sinks``; unless ``headless``, also show a preview window ('q' quits)."""
+    from .video import VideoSource
+    stop = stop or threading.Event()
+    sinks = list(sinks)
+    preview = None
+    if not headless:
+        preview = PreviewSink(stop)
+        sinks.append(preview)
+    # models first, then the camera: a live source opened before them would queue up stale frames
+    ft = tracker if isinstance(tracker, FaceTracker) else FaceTracker(tracker)
+    try:
+        with VideoSource(source, live=True) as src:
+            res = run(src, sinks, ft, stop=stop, max_frames=max_frames, progress=headless)
+    finally:
+        if ft is not tracker:
+            ft.close()
+    if preview is not None and preview.quit:
+        res["interrupted"] = "quit"
+    return res

@@ -8,10 +8,9 @@ crop at the same place are skipped. Re-running adds new videos and never duplica
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -20,9 +19,8 @@ import numpy as np
 from pipnet_model.augment import crop_matrix, square_from_box
 from pipnet_model.progress import Progress
 
-from .detectors import BOX_ADAPTERS, create_detector
+from .detectors import DEFAULT_DETECTOR, create_detector
 from .errors import FacetrackError
-from .landmarks import adapt_box
 from .tracking import iou_matrix
 
 MARGIN = 2.0      # crop side / face box side
@@ -42,7 +40,7 @@ def _thumb(img: np.ndarray) -> np.ndarray:
 
 def harvest(videos: list[str], pool: str | Path, every: int = 5, max_per_video: int | None = None,
             min_face: int = 48, min_sharpness: float = 30.0, min_score: float = 0.7, dup_diff: float = 4.0,
-            end_frame: int | None = None, detector: str = "mediapipe", detector_model: str | None = None,
+            end_frame: int | None = None, detector: str = DEFAULT_DETECTOR, detector_model: str | None = None,
             progress: bool = True) -> dict:
     from .batch import expand_inputs
     from .video import VideoSource
@@ -57,15 +55,13 @@ def harvest(videos: list[str], pool: str | Path, every: int = 5, max_per_video: 
                 seen.add((d["source"], d["frame"], d["face"]))
             except (ValueError, KeyError):
                 continue
-    det = create_detector(detector, **({"model_path": detector_model, "min_score": min_score}
-                                       if detector == "mediapipe" else {}))
-    adapter = BOX_ADAPTERS.get(detector, {})
     stats = {"videos": 0, "frames_seen": 0, "kept": 0, "skipped_small": 0, "skipped_blur": 0, "skipped_dup": 0,
              "already": 0}
     items = expand_inputs(videos)
     if not items:
         raise FacetrackError("no video found in the inputs")
-    with open(manifest, "a") as mf:
+    det = create_detector(detector, model_path=detector_model, min_score=min_score)
+    with open(manifest, "a") as mf, contextlib.closing(det):
         for src, _ in items:
             srcp = str(Path(src).resolve()) if Path(src).exists() else src
             stem = hashlib.sha1(srcp.encode()).hexdigest()[:10]
@@ -81,10 +77,10 @@ def harvest(videos: list[str], pool: str | Path, every: int = 5, max_per_video: 
                     if vf.index % every:
                         continue
                     stats["frames_seen"] += 1
-                    for k, d in enumerate(det.detect(vf.image)):
+                    dets = det.detect(vf.image, vf.time_s)
+                    for k, (d, box) in enumerate(zip(dets, det.box_adapter.boxes(dets))):
                         if d.score < min_score:
                             continue
-                        box = adapt_box(d.box, **adapter)
                         if min(box[2] - box[0], box[3] - box[1]) < min_face:
                             stats["skipped_small"] += 1
                             continue
@@ -129,6 +125,5 @@ def harvest(videos: list[str], pool: str | Path, every: int = 5, max_per_video: 
             if prog:
                 prog.close(kept=kept_here)
             stats["videos"] += 1
-    getattr(det, "close", lambda: None)()
     total = sum(1 for _ in open(manifest))
     return {"pool": str(pool), "entries": total, **stats}

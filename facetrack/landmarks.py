@@ -8,22 +8,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipnet_model.augment import apply_affine, crop_matrix, from_unit, invert_affine, square_from_box, warp
+from pipnet_model.augment import (apply_affine, crop_matrix, from_unit, invert_affine, landmark_box,
+                                  square_from_box, warp)
 from pipnet_model.checkpoint import PIPNetModel
 from pipnet_model.checkpoint import load_model as _load_file
 from pipnet_model.inference import CropPredictor, to_input
 
 from .assets import resolve_model_path
+from .detectors import IDENTITY, BoxAdapter
 from .errors import FacetrackError
-
-
-def adapt_box(box, box_scale: float = 1.0, box_shift: float = 0.0) -> np.ndarray:
-    """A detector's (x0, y0, x1, y1) box in the landmark-box convention: grown by box_scale about its centre,
-    moved down by box_shift x its height."""
-    x0, y0, x1, y1 = (float(v) for v in box)
-    w, h = x1 - x0, y1 - y0
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 + box_shift * h
-    return np.array([cx - w * box_scale / 2, cy - h * box_scale / 2, cx + w * box_scale / 2, cy + h * box_scale / 2])
 
 
 def load_model(model: str | Path | PIPNetModel = "default", device: str = "cpu") -> PIPNetModel:
@@ -37,13 +30,12 @@ class LandmarkPredictor:
     """Predict landmarks for faces in a frame.
 
     ``boxes`` are (x0, y0, x1, y1) face boxes in frame pixels, in the model's box convention (the box of
-    the landmarks); ``box_scale`` and ``box_shift`` adapt a detector's boxes to it (the box grows by
-    ``box_scale`` and moves down by ``box_shift`` x its height). Boxes may extend past the frame (the crop
-    is padded). Frames are H x W x 3 uint8 in ``color`` order ("BGR", as OpenCV and PyAV's bgr24, or "RGB").
+    the landmarks); ``box_adapter`` maps another convention onto it (a detector's ``box_adapter``, for boxes
+    straight from that detector). Boxes may extend past the frame (the crop is padded). Frames are H x W x 3 uint8 in ``color`` order ("BGR", as OpenCV and PyAV's bgr24, or "RGB").
     """
 
     def __init__(self, model: str | Path | PIPNetModel = "default", device: str = "auto",
-                 box_scale: float = 1.0, box_shift: float = 0.0, backend: str = "auto",
+                 box_adapter: BoxAdapter | None = None, backend: str = "auto",
                  device_crops: bool | None = None, precision: str = "auto"):
         from pipnet_model.inference import resolve_device
 
@@ -61,7 +53,7 @@ class LandmarkPredictor:
         self.predictor = CropPredictor(self.model, dev, runner=runner)
         self.device = dev
         self.size = self.model.meta.input_size
-        self.box_scale, self.box_shift = box_scale, box_shift
+        self.box_adapter = box_adapter or IDENTITY
         # on a GPU the crops are cut there: one upload per frame and one batched affine warp (grid_sample)
         self.device_crops = (dev.type == "cuda") if device_crops is None else device_crops
         self.timings = {"crop": 0.0, "network": 0.0, "decode_nrm": 0.0, "faces": 0}
@@ -87,7 +79,7 @@ class LandmarkPredictor:
         mats = []
         for box in np.asarray(boxes, dtype=np.float64).reshape(-1, 4):
             if adapt:
-                box = adapt_box(box, self.box_scale, self.box_shift)
+                box = self.box_adapter(box)
             cx, cy, side = square_from_box(box, self.model.meta.crop_scale)
             mats.append(crop_matrix(cx, cy, side, self.size))
         return mats
@@ -116,14 +108,14 @@ class LandmarkPredictor:
         for _ in range(refine):
             if not len(lms):
                 break
-            lb = np.stack([lms[:, :, 0].min(1), lms[:, :, 1].min(1), lms[:, :, 0].max(1), lms[:, :, 1].max(1)], 1)
+            lb = np.array([landmark_box(p) for p in lms], dtype=np.float64)
             lms, conf = self.predict_batch([(frame, lb)], color, adapt=False)[0]  # landmark boxes: no adaptation
         return lms, conf
 
     def predict_batch(self, items: list[tuple[np.ndarray, np.ndarray]], color: str = "BGR",
                       adapt: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
         """Several frames' faces in one network call: [(frame, boxes)] -> [(landmarks, confidence)].
-        ``adapt=False``: the boxes are landmark boxes already (no box_scale/box_shift)."""
+        ``adapt=False``: the boxes are landmark boxes already (no box adapter)."""
         t0 = time.perf_counter()
         all_crops, all_mats, counts = [], [], []
         for frame, boxes in items:

@@ -19,6 +19,8 @@ from .errors import FacetrackError
 
 # region of the astronaut photograph around the face (x0, y0, x1, y1) in its 512x512 pixels
 PATCH_BOX = (120, 30, 330, 240)
+# the box of the face's 68 landmarks inside that patch (the default model on the photograph, 3 re-crops)
+FACE_BOX_IN_PATCH = (56.0, 55.0, 154.0, 149.0)
 
 
 def astronaut_bgr() -> np.ndarray:
@@ -96,6 +98,9 @@ def make_clip(path: str | Path, spec: ClipSpec | None = None) -> Path:
                    90 + 25 * np.sin((gx + gy) / 61.0)], -1).astype(np.float32)
     n = int(round(spec.seconds * spec.fps))
     truth = {"fps": spec.fps, "width": w, "height": h, "patch_box": PATCH_BOX, "frames": []}
+    fx0, fy0, fx1, fy1 = FACE_BOX_IN_PATCH
+    face_corners = {1: np.array([(fx0, fy0), (fx1, fy0), (fx1, fy1), (fx0, fy1)]),  # the second face is mirrored
+                    2: np.array([(pw - 1 - fx1, fy0), (pw - 1 - fx0, fy0), (pw - 1 - fx0, fy1), (pw - 1 - fx1, fy1)])}
     container = av.open(str(out), "w")
     vs = container.add_stream("libx264", rate=spec.fps)
     vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
@@ -113,7 +118,9 @@ def make_clip(path: str | Path, spec: ClipSpec | None = None) -> Path:
                 warped = cv2.warpAffine(ppatch, m, (w, h), flags=cv2.INTER_LINEAR).astype(np.float32)
                 alpha = cv2.warpAffine(mask.astype(np.float32), m, (w, h), flags=cv2.INTER_LINEAR)[..., None]
                 frame = frame * (1 - alpha) + warped * alpha
-                rec["faces"].append({"id": fid + 1, "matrix": m.tolist()})
+                c = face_corners[fid + 1] @ m[:, :2].T + m[:, 2]
+                box = [float(c[:, 0].min()), float(c[:, 1].min()), float(c[:, 0].max()), float(c[:, 1].max())]
+                rec["faces"].append({"id": fid + 1, "matrix": m.tolist(), "box": [round(v, 2) for v in box]})
             frame += rng.normal(0, spec.noise, frame.shape)
             img = np.clip(frame, 0, 255).astype(np.uint8)
             vf = av.VideoFrame.from_ndarray(img, format="bgr24")

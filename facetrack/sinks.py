@@ -1,9 +1,17 @@
-"""Output sinks as context managers: CSV, JSON Lines, annotated video. Each flushes per frame, so an
-interrupted run keeps every frame written so far."""
+"""Output sinks: CSV, JSON Lines, annotated video (and the camera preview in camera.py).
+
+A sink is an object with ``start(info)`` (called once before the first frame, with the stream's
+:class:`SinkInfo`), ``write(result)`` (one :class:`FrameResult` per frame, its picture in ``result.image``) and
+``close()``; each is a context manager, and ``run()`` takes them as a list. Every sink writes a face as
+``Face.record()``, so a new per-face value reaches every format from that one place. Files are flushed per frame:
+an interrupted run keeps every frame written so far. A sink's path is checked when it is made, before any work.
+"""
 from __future__ import annotations
 
 import csv
 import json
+import os
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -11,36 +19,53 @@ import numpy as np
 
 from .draw import draw_landmarks
 from .errors import FacetrackError
-from .types import FrameResult
+from .types import FrameResult, record_columns
 
 
-def csv_header(num_points: int) -> list[str]:
-    return (["frame", "time_s", "track_id", "det_score", "box_x", "box_y", "box_w", "box_h"]
-            + [c for k in range(num_points) for c in (f"x{k}", f"y{k}")] + ["lm_score"])
+@dataclass
+class SinkInfo:
+    """What a sink may need to know before the first frame."""
+    source: str
+    fps: Fraction | float
+    width: int            # as stored; frames may arrive turned upright (use the frame's own size)
+    height: int
+    has_audio: bool
+    num_points: int
 
 
-def _open_for_write(path: str | Path):
+def prepare_output(path: str | Path) -> Path:
+    """Fail before any work when an output cannot be written; create missing folders."""
     p = Path(path)
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
-        return open(p, "w", newline="")
     except OSError as e:
-        raise FacetrackError(f"cannot write {p}: {e.strerror or e}") from None
+        raise FacetrackError(f"cannot create output folder {p.parent}: {e.strerror or e}") from None
+    if p.is_dir() or not os.access(p.parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise FacetrackError(f"output is not writable: {p}")
+    return p
 
 
-def face_rows(result: FrameResult):
-    for f in result.faces:
-        x0, y0, x1, y1 = (float(v) for v in f.box)
-        yield f, (x0, y0, x1 - x0, y1 - y0)
+def _open_for_write(path: Path):
+    try:
+        return open(path, "w", newline="")
+    except OSError as e:
+        raise FacetrackError(f"cannot write {path}: {e.strerror or e}") from None
 
 
-class _FileSink:
-    """Closing and context-manager plumbing shared by the line-oriented sinks."""
-    f = None
+class Sink:
+    """Context-manager plumbing; subclasses write their format."""
+    kind = "sink"
+    suffix = ""
+    path: Path | None = None
+
+    def start(self, info: SinkInfo) -> None:
+        pass
+
+    def write(self, result: FrameResult) -> None:
+        raise NotImplementedError
 
     def close(self) -> None:
-        if self.f is not None and not self.f.closed:
-            self.f.close()
+        pass
 
     def __enter__(self):
         return self
@@ -49,64 +74,81 @@ class _FileSink:
         self.close()
 
 
-class CSVSink(_FileSink):
-    """One row per face per frame: frame,time_s,track_id,det_score,box_x,box_y,box_w,box_h,x0,y0,...,lm_score."""
+class _FileSink(Sink):
+    f = None
 
-    def __init__(self, path: str | Path, num_points: int = 68):
-        self.path, self.n = Path(path), num_points
-        self.f = _open_for_write(path)
-        self.w = csv.writer(self.f)
-        self.w.writerow(csv_header(num_points))
-        self.f.flush()
+    def __init__(self, path: str | Path):
+        self.path = prepare_output(path)
         self.rows = 0
 
+    def close(self) -> None:
+        if self.f is not None and not self.f.closed:
+            self.f.close()
+
+
+class CSVSink(_FileSink):
+    """One row per face per frame: ``frame,time_s`` then ``Face.record()``'s columns (``track_id,det_score,
+    box_x,box_y,box_w,box_h,x0,y0,...,lm_score``); empty cells for missing values."""
+    kind, suffix = "csv", ".csv"
+
+    def start(self, info: SinkInfo) -> None:
+        self.columns = record_columns(info.num_points)
+        self.f = _open_for_write(self.path)
+        self.w = csv.DictWriter(self.f, fieldnames=self.columns, extrasaction="ignore")
+        self.w.writeheader()
+        self.f.flush()
+
     def write(self, result: FrameResult) -> None:
-        for f, (x, y, w, h) in face_rows(result):
-            det = "" if not np.isfinite(f.det_score) else f"{f.det_score:.4f}"
-            self.w.writerow([result.index, f"{result.time_s:.6f}", f.track_id, det, f"{x:.2f}", f"{y:.2f}",
-                             f"{w:.2f}", f"{h:.2f}", *(f"{v:.2f}" for v in f.landmarks.reshape(-1)),
-                             f"{float(np.mean(f.scores)):.4f}"])
+        for rec in result.records():
+            self.w.writerow(rec)
             self.rows += 1
         self.f.flush()
 
 
 class JSONLSink(_FileSink):
-    """One JSON object per face per frame, the CSV's content plus per-point scores."""
+    """One JSON object per face per frame: the CSV's columns (null for missing values) plus the per-point
+    scores ``s0 ... s{N-1}``."""
+    kind, suffix = "jsonl", ".jsonl"
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.f = _open_for_write(path)
-        self.rows = 0
+    def start(self, info: SinkInfo) -> None:
+        self.f = _open_for_write(self.path)
 
     def write(self, result: FrameResult) -> None:
-        for f, (x, y, w, h) in face_rows(result):
-            self.f.write(json.dumps({
-                "frame": result.index, "time_s": round(result.time_s, 6), "track_id": f.track_id,
-                "det_score": None if not np.isfinite(f.det_score) else round(f.det_score, 4),
-                "box": [round(x, 2), round(y, 2), round(w, 2), round(h, 2)],
-                "landmarks": np.round(f.landmarks, 2).tolist(), "scores": np.round(f.scores, 3).tolist()}) + "\n")
+        for rec in result.records(point_scores=True):
+            self.f.write(json.dumps(rec) + "\n")
             self.rows += 1
         self.f.flush()
 
 
-class AnnotatedVideoSink:
+class AnnotatedVideoSink(Sink):
     """Draws landmarks, boxes and track IDs on each frame and encodes H.264 with the source's timing and audio.
 
-    Drawing and encoding run in a background thread behind a bounded queue (``queue_size`` frames), so they
-    overlap with decoding and inference; ``close()`` drains the queue and finalises the file."""
+    The video has the size of the frames as they arrive (upright: a portrait phone clip stored sideways comes
+    out portrait). Drawing and encoding run in a background thread behind a bounded queue (``queue_size``
+    frames), so they overlap with decoding and inference; ``close()`` drains the queue and finalises the file."""
+    kind, suffix = "video", ".mp4"
 
-    def __init__(self, path: str | Path, fps: Fraction | float, width: int, height: int, audio_from=None,
-                 queue_size: int = 8):
+    def __init__(self, path: str | Path, queue_size: int = 8, audio: bool = True):
+        self.path = prepare_output(path)
+        self.queue_size, self.audio = queue_size, audio
+        self.writer = None
+        self.thread = None
+        self.info: SinkInfo | None = None
+        self.error: BaseException | None = None
+
+    def start(self, info: SinkInfo) -> None:
         import queue
         import threading
-
-        from .video import VideoWriter
-        self.writer = VideoWriter(path, fps, width, height, audio_from=audio_from)
-        self.path = Path(path)
-        self.q: queue.Queue = queue.Queue(maxsize=queue_size)
-        self.error: BaseException | None = None
+        self.info = info
+        self.q: queue.Queue = queue.Queue(maxsize=self.queue_size)
         self.thread = threading.Thread(target=self._run, name="facetrack-encode", daemon=True)
         self.thread.start()
+
+    def _open(self, width: int, height: int) -> None:
+        from .video import VideoWriter
+        i = self.info
+        self.writer = VideoWriter(self.path, i.fps, width, height,
+                                  audio_from=i.source if (self.audio and i.has_audio) else None)
 
     def _run(self) -> None:
         while True:
@@ -117,31 +159,44 @@ class AnnotatedVideoSink:
                 continue
             result, image = item
             try:
+                if self.writer is None:
+                    self._open(image.shape[1], image.shape[0])
                 for f in result.faces:
                     draw_landmarks(image, f.landmarks, f.box, f.track_id)
                 self.writer.write(image, result.time_s)
             except BaseException as e:  # noqa: BLE001 - reported by write()/close() in the caller's thread
                 self.error = e
 
-    def write(self, result: FrameResult, image: np.ndarray) -> None:
+    def write(self, result: FrameResult) -> None:
         if self.error is not None:
             raise FacetrackError(f"writing {self.path} failed: {self.error}")
-        self.q.put((result, image.copy()))
+        if result.image is None:
+            raise FacetrackError("the annotated video needs each frame's picture (result.image)")
+        self.q.put((result, np.array(result.image, copy=True)))
 
     @property
     def frames(self) -> int:
-        return self.writer.frames
+        return self.writer.frames if self.writer is not None else 0
 
     def close(self) -> None:
-        if self.thread.is_alive():
+        if self.thread is not None and self.thread.is_alive():
             self.q.put(None)
             self.thread.join()
-        self.writer.close()
+        if self.writer is None and self.info is not None and self.error is None:
+            self._open(self.info.width, self.info.height)  # no frame came: still a valid (empty) video
+        if self.writer is not None:
+            self.writer.close()
         if self.error is not None:
             raise FacetrackError(f"writing {self.path} failed: {self.error}")
 
-    def __enter__(self):
-        return self
 
-    def __exit__(self, *exc):
-        self.close()
+VideoSink = AnnotatedVideoSink
+
+# output formats by name: the CLI's flags and batch's per-video outputs come from here
+FORMATS: dict[str, type[Sink]] = {"csv": CSVSink, "jsonl": JSONLSink, "video": AnnotatedVideoSink}
+
+
+def make_sink(kind: str, path: str | Path) -> Sink:
+    if kind not in FORMATS:
+        raise FacetrackError(f"unknown output format {kind!r} (choose {', '.join(FORMATS)})")
+    return FORMATS[kind](path)

@@ -4,6 +4,10 @@ A track is ``tentative`` until it has ``min_hits`` good frames, then ``confirmed
 its landmarks have not looked like a face for more than ``max_age`` frames, or when the detector has not seen
 it in more than ``max_det_misses`` detection rounds in a row (a detector can miss a face for a while - turned,
 small - while the landmarks still hold it). IDs count up from 1 and are never reused.
+
+The tracker owns its tracks: the pipeline reports each frame's landmarks through ``observe`` and never writes
+into a ``Track``. It emits events (``pop_events``): ``started`` when a track is first reported (``report``),
+``ended`` when a reported track is removed (re-identification keeps the ended track's appearance).
 """
 from __future__ import annotations
 
@@ -11,6 +15,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+
+from pipnet_model.augment import landmark_box
+
+from .types import TrackEvent
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -52,6 +60,7 @@ class Track:
     state: str = "tentative"
     landmarks: np.ndarray | None = field(default=None, repr=False)
     scores: np.ndarray | None = field(default=None, repr=False)
+    reported: bool = False          # has appeared in a frame's results (its "started" event was emitted)
 
 
 class Tracker:
@@ -61,6 +70,33 @@ class Tracker:
         self.max_det_misses = max_det_misses
         self.tracks: list[Track] = []
         self._next_id = 1
+        self.index = 0                  # the current frame (set by begin_frame), stamped on events
+        self._events: list[TrackEvent] = []
+
+    def begin_frame(self, index: int) -> None:
+        self.index = index
+
+    def pop_events(self) -> list[TrackEvent]:
+        ev, self._events = self._events, []
+        return ev
+
+    def report(self, track: Track) -> None:
+        """The track appears in this frame's results: its first time emits ``started``."""
+        if not track.reported:
+            track.reported = True
+            self._events.append(TrackEvent("started", track.track_id, self.index))
+
+    def _remove(self, gone: list[Track]) -> list[Track]:
+        self.tracks = [t for t in self.tracks if t not in gone]
+        for t in gone:
+            t.state = "deleted"
+            if t.reported:
+                self._events.append(TrackEvent("ended", t.track_id, self.index))
+        return gone
+
+    def end_all(self) -> list[Track]:
+        """The video ended: every track ends (emits ``ended`` for the reported ones)."""
+        return self._remove(list(self.tracks))
 
     def update_with_detections(self, boxes: np.ndarray, scores: np.ndarray, new_min_score: float = 0.0) -> list[Track]:
         """Match detections to tracks; a matched track keeps the box of its own landmarks while they are good
@@ -93,6 +129,14 @@ class Tracker:
             new.append(t)
         return new
 
+    def observe(self, track: Track, landmarks: np.ndarray, scores: np.ndarray, good: bool) -> None:
+        """One frame's landmarks for a track: kept, counted as a hit or a miss; while they are good the next
+        frame's crop follows them (their box)."""
+        track.landmarks, track.scores = landmarks, scores
+        self.mark(track, good)
+        if good:
+            track.box = np.asarray(landmark_box(landmarks), dtype=np.float64)
+
     def mark(self, track: Track, good: bool) -> None:
         """Record one frame's landmark quality for a track."""
         if good:
@@ -108,10 +152,7 @@ class Tracker:
         first detection round without them); returns the removed tracks."""
         gone = [t for t in self.tracks if t.misses > self.max_age or t.det_misses > self.max_det_misses
                 or (t.state == "tentative" and (t.misses >= 2 or t.det_misses >= 1))]
-        self.tracks = [t for t in self.tracks if t not in gone]
-        for t in gone:
-            t.state = "deleted"
-        return gone
+        return self._remove(gone)
 
     def suppress_duplicates(self, iou: float = 0.6) -> list[Track]:
         """Two tracks that converged on one face: keep the older (smaller id)."""
@@ -123,5 +164,4 @@ class Tracker:
             for b in ts[i + 1:]:
                 if b not in gone and iou_matrix(a.box, b.box)[0, 0] > iou:
                     gone.append(b)
-        self.tracks = [t for t in self.tracks if t not in gone]
-        return gone
+        return self._remove(gone)

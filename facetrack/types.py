@@ -1,9 +1,17 @@
-"""Result dataclasses."""
+"""Result dataclasses, and the one flat record of a face that every output writes.
+
+``Face.record()`` is the single place a face becomes columns: the CSV and JSON Lines sinks, the batch chunk
+merge and ``facetrack predict --json`` all write it, so a new per-face value (a field of ``Face``) reaches every
+output by being added here once.
+"""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from .errors import FacetrackError
 
 
 @dataclass
@@ -13,9 +21,13 @@ class Detection:
     score: float = 1.0
 
     def __post_init__(self) -> None:
-        self.box = np.asarray(self.box, dtype=np.float64).reshape(4)
-        if not (self.box[2] > self.box[0] and self.box[3] > self.box[1]):
-            raise ValueError(f"degenerate box {self.box.tolist()}")
+        try:
+            self.box = np.asarray(self.box, dtype=np.float64).reshape(4)
+        except (TypeError, ValueError):
+            raise FacetrackError(f"a detection box must be 4 numbers (x0, y0, x1, y1), got {self.box!r}") from None
+        if not (np.isfinite(self.box).all() and self.box[2] > self.box[0] and self.box[3] > self.box[1]):
+            raise FacetrackError(f"degenerate detection box {self.box.tolist()} (need x1 > x0 and y1 > y0)")
+        self.score = float(self.score)
 
 
 @dataclass
@@ -28,17 +40,72 @@ class Face:
     det_score: float = float("nan")
 
     def __post_init__(self) -> None:
-        self.box = np.asarray(self.box, dtype=np.float64).reshape(4)
+        self.box = np.asarray(self.box, dtype=np.float64).reshape(-1)
         self.landmarks = np.asarray(self.landmarks, dtype=np.float32)
         self.scores = np.asarray(self.scores, dtype=np.float32)
+        if self.box.shape != (4,):
+            raise FacetrackError(f"a face box must be 4 numbers (x0, y0, x1, y1), got {self.box.size}")
         if self.landmarks.ndim != 2 or self.landmarks.shape[1] != 2 or self.scores.shape != self.landmarks.shape[:1]:
-            raise ValueError("landmarks must be (N, 2) with scores (N,)")
+            raise FacetrackError(f"landmarks must be (N, 2) with scores (N,), got {self.landmarks.shape} and "
+                                 f"{self.scores.shape}")
+
+    @property
+    def num_points(self) -> int:
+        return len(self.landmarks)
+
+    def record(self, point_scores: bool = False) -> dict[str, int | float | None]:
+        """The face as one flat dict of typed columns, in output order: ``track_id, det_score, box_x, box_y,
+        box_w, box_h, x0, y0, ..., lm_score`` (pixels rounded to 0.01, scores to 1e-4; a missing value is
+        None), then ``s0 ... s{N-1}`` (per-point scores) with ``point_scores``."""
+        x0, y0, x1, y1 = (float(v) for v in self.box)
+        r: dict[str, int | float | None] = {
+            "track_id": int(self.track_id), "det_score": _num(self.det_score, 4),
+            "box_x": round(x0, 2), "box_y": round(y0, 2), "box_w": round(x1 - x0, 2), "box_h": round(y1 - y0, 2)}
+        for k, (x, y) in enumerate(self.landmarks.tolist()):
+            r[f"x{k}"], r[f"y{k}"] = _num(x, 2), _num(y, 2)
+        r["lm_score"] = _num(float(np.mean(self.scores)) if len(self.scores) else float("nan"), 4)
+        if point_scores:
+            for k, s in enumerate(self.scores.tolist()):
+                r[f"s{k}"] = _num(s, 3)
+        return r
+
+    @staticmethod
+    def columns(num_points: int, point_scores: bool = False) -> list[str]:
+        """The keys of ``record()`` for a face of ``num_points`` points (a header before any face is seen)."""
+        blank = Face(np.array([0.0, 0.0, 1.0, 1.0]), np.zeros((num_points, 2)), np.zeros(num_points))
+        return list(blank.record(point_scores))
+
+
+def _num(v: float, digits: int) -> float | None:
+    v = float(v)
+    return None if not math.isfinite(v) else round(v, digits)
+
+
+FRAME_COLUMNS = ("frame", "time_s")
+
+
+@dataclass
+class TrackEvent:
+    """A track ``started`` (first reported) or ``ended`` (removed) at frame ``index``."""
+    kind: str
+    track_id: int
+    index: int
 
 
 @dataclass
 class FrameResult:
-    """One frame: its index, time in seconds, faces; ``image`` (BGR) only when asked for."""
+    """One frame: its index, time in seconds, faces, track events; ``image`` (BGR) only when asked for."""
     index: int
     time_s: float
     faces: list[Face] = field(default_factory=list)
     image: np.ndarray | None = field(default=None, repr=False, compare=False)
+    events: list[TrackEvent] = field(default_factory=list, compare=False)
+
+    def records(self, point_scores: bool = False):
+        """One flat dict per face: ``frame, time_s`` and the face's ``record()``."""
+        for f in self.faces:
+            yield {"frame": self.index, "time_s": round(self.time_s, 6), **f.record(point_scores)}
+
+
+def record_columns(num_points: int, point_scores: bool = False) -> list[str]:
+    return [*FRAME_COLUMNS, *Face.columns(num_points, point_scores)]

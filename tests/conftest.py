@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import cv2
@@ -80,7 +81,8 @@ def write_csv_dataset(folder: Path, faces: list[tuple[np.ndarray, np.ndarray]]) 
 
 @pytest.fixture(autouse=True)
 def _few_threads():
-    torch.set_num_threads(2)
+    # FACETRACK_TEST_THREADS=1 leaves the other core to a training run beside the tests
+    torch.set_num_threads(int(os.environ.get("FACETRACK_TEST_THREADS", "2")))
     yield
 
 
@@ -91,3 +93,11 @@ def tiny_model():
     torch.manual_seed(0)
     mf = torch.tensor(template_68() * 0.8 + 0.1, dtype=torch.float32)
     return PIPNetModel.create("mobilenet_v2", SCHEMES["68"], mf, num_nb=10, input_size=64)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """The sample clip (4 s, two faces, audio) with its truth .json beside it."""
+    pytest.importorskip("skimage")
+    from facetrack.samples import ClipSpec, make_clip
+    return make_clip(tmp_path_factory.mktemp("clip") / "clip.mp4", ClipSpec(seconds=4.0, audio=True))

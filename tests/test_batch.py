@@ -1,7 +1,9 @@
-"""`facetrack batch`: local pool and Ray (started in-process with 2 CPUs), retries, resume, chunking."""
+"""`facetrack batch`: local pool and Ray (started in-process with 2 CPUs), retries, resume, chunking.
+
+Faces come from the truth detector (the sample clips' known boxes), so these run on a fresh clone with no
+detector model: the clips differ only in their noise (seed), so one .json of boxes serves them all."""
 import csv
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +13,7 @@ import pytest
 from facetrack.batch import BatchOptions, expand_inputs, run_batch
 from facetrack.pipeline import TrackOptions
 
-from conftest import ROOT, shared_path
+from conftest import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -28,10 +30,8 @@ def archive(tmp_path_factory):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def detector(tmp_path_factory):
-    task = shared_path("models/face_landmarker.task")
+def env(tmp_path_factory):
     mp = pytest.MonkeyPatch()
-    mp.setenv("FACETRACK_DETECTOR_MODEL", str(task))
     mp.setenv("FACETRACK_HOME", str(tmp_path_factory.mktemp("home")))
     mp.setenv("OMP_NUM_THREADS", "1")
     yield
@@ -47,8 +47,12 @@ def manifest(out: Path) -> dict[str, dict]:
     return {json.loads(line)["rel"]: json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()}
 
 
-def opts(out, **kw):
-    return BatchOptions(out=str(out), track=TrackOptions(device="cpu"), **kw)
+def opts(out, boxes, **kw):
+    return BatchOptions(out=str(out), track=TrackOptions(device="cpu", detector="truth", detector_model=str(boxes)), **kw)
+
+
+def boxes_of(archive) -> Path:
+    return Path(str(archive / "c.mp4") + ".json")
 
 
 def test_inputs_expand_from_folders_globs_and_lists(archive, tmp_path):
@@ -65,7 +69,7 @@ def test_batch_matches_single_runs_and_marks_broken_files(archive, tmp_path, mod
     if mode == "ray":
         pytest.importorskip("ray")
     out = tmp_path / "out"
-    res = run_batch([str(archive)], opts(out, workers=2, jsonl=True, ray="local" if mode == "ray" else None),
+    res = run_batch([str(archive)], opts(out, boxes_of(archive), workers=2, outputs=("csv", "jsonl"), ray="local" if mode == "ray" else None),
                     progress=False)
     assert res["done"] == 3 and res["failed"] == 1
     m = manifest(out)
@@ -75,7 +79,8 @@ def test_batch_matches_single_runs_and_marks_broken_files(archive, tmp_path, mod
         src = archive / (rel + ".mp4")
         single = tmp_path / "single.csv"
         r = subprocess.run([sys.executable, "-m", "facetrack", "track", str(src), "--csv", str(single), "--quiet",
-                            "--device", "cpu"], capture_output=True, text=True, cwd=ROOT)
+                            "--device", "cpu", "--detector", "truth", "--detector-model", str(boxes_of(archive))],
+                           capture_output=True, text=True, cwd=ROOT)
         assert r.returncode == 0, r.stderr[-500:]
         got, want = rows(out / (rel + ".csv")), rows(single)
         assert len(got) == len(want) == m[rel]["faces"] > 0
@@ -92,7 +97,7 @@ def test_killed_worker_is_retried_without_duplicates(archive, tmp_path, monkeypa
     marker = tmp_path / "killed-once"
     monkeypatch.setenv("FACETRACK_TEST_KILL_FIRST_ATTEMPT", str(marker))
     out = tmp_path / "out"
-    res = run_batch([str(archive / "c.mp4")], opts(out, workers=1, ray="local" if mode == "ray" else None),
+    res = run_batch([str(archive / "c.mp4")], opts(out, boxes_of(archive), workers=1, ray="local" if mode == "ray" else None),
                     progress=False)
     assert marker.exists()  # the first attempt died mid-video
     assert res["done"] == 1
@@ -105,13 +110,13 @@ def test_resume_processes_only_what_was_not_done(archive, tmp_path, monkeypatch)
     out = tmp_path / "out"
     marker = tmp_path / "killed"
     monkeypatch.setenv("FACETRACK_TEST_KILL_FIRST_ATTEMPT", str(marker))
-    o = opts(out, workers=1, max_retries=0)
+    o = opts(out, boxes_of(archive), workers=1, max_retries=0)
     res = run_batch([str(archive / "day1")], o, progress=False)  # one video's worker dies, no retry
     assert res["done"] == 1 and res["failed"] == 1
     failed = [r for r, v in manifest(out).items() if v["status"] == "failed"][0]
     assert not (out / (failed + ".csv")).exists()  # no half file under a final name
     monkeypatch.delenv("FACETRACK_TEST_KILL_FIRST_ATTEMPT")
-    res = run_batch([str(archive / "day1")], opts(out, workers=1, resume=True), progress=False)
+    res = run_batch([str(archive / "day1")], opts(out, boxes_of(archive), workers=1, resume=True), progress=False)
     m = manifest(out)
     assert res["done"] == 1 and res["skipped"] == 1 and m[failed]["status"] == "done"
     assert len((out / "manifest.jsonl").read_text().splitlines()) == 2  # one final line per video
@@ -124,8 +129,9 @@ def test_chunked_long_clip_matches_unchunked(tmp_path, mode):
     pytest.importorskip("skimage")
     from facetrack.samples import ClipSpec, make_clip
     clip = make_clip(tmp_path / "long.mp4", ClipSpec(width=320, height=240, seconds=8.0, second_face=False))
-    whole = run_batch([str(clip)], opts(tmp_path / "whole", workers=1), progress=False)
-    chunked = run_batch([str(clip)], opts(tmp_path / "chunked", workers=2, chunk_seconds=2.0,
+    boxes = Path(str(clip) + ".json")
+    whole = run_batch([str(clip)], opts(tmp_path / "whole", boxes, workers=1), progress=False)
+    chunked = run_batch([str(clip)], opts(tmp_path / "chunked", boxes, workers=2, chunk_seconds=2.0,
                                           ray="local" if mode == "ray" else None), progress=False)
     assert whole["done"] == chunked["done"] == 1
     m = manifest(tmp_path / "chunked")["long"]

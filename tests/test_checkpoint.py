@@ -1,13 +1,11 @@
 import json
 import os
 import pickle
-import struct
 
 import pytest
 import torch
 
 from pipnet_model import PIPNetError, load_model, read_meta, save_model
-from pipnet_model.checkpoint import ModelMeta
 
 
 def _same(a, b):

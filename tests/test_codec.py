@@ -5,7 +5,7 @@ import torch
 from pipnet_model import SCHEMES, codec
 from pipnet_model.errors import PIPNetError
 from pipnet_model.losses import pipnet_loss
-from pipnet_model.schemes import Scheme, get_scheme
+from pipnet_model.schemes import get_scheme
 
 
 @pytest.mark.parametrize("nrm,mode,hw", [(False, "cyclic", (8, 8)), (True, "cyclic", (8, 8)),

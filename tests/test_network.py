@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -45,11 +46,18 @@ def test_efficientnet_lite0_imagenet_weights_load_exactly():
     missing, unexpected = load_backbone_weights(bb, sd)
     assert missing == [] and unexpected == []
     assert torch.equal(bb._conv_stem.weight, sd["_conv_stem.weight"])
-    # the ImageNet classifier on top of our features reproduces a confident, stable prediction
+    # the package's ImageNet classifier on top of our features names what real photographs show
+    pytest.importorskip("skimage")
+    import cv2
+    from skimage import data
     bb.eval()
-    with torch.inference_mode():
-        f = bb(torch.zeros(1, 3, 224, 224)).mean((2, 3))
-    assert torch.isfinite(f).all() and f.abs().sum() > 0
+    for name, classes in (("chelsea", {281, 282, 285}), ("coffee", {967, 968})):  # cats; espresso, cup
+        img = cv2.resize(getattr(data, name)(), (224, 224), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+        x = torch.tensor((img - (0.485, 0.456, 0.406)) / (0.229, 0.224, 0.225), dtype=torch.float32)
+        with torch.inference_mode():
+            f = bb(x.permute(2, 0, 1)[None]).mean((2, 3))
+            p = (f @ sd["_fc.weight"].T + sd["_fc.bias"]).softmax(-1)[0]
+        assert int(p.argmax()) in classes and float(p.max()) > 0.5, (name, int(p.argmax()), float(p.max()))
 
 
 def test_resnet_loads_torchvision_format_state_dict(tmp_path):

@@ -2,55 +2,73 @@ import numpy as np
 import pytest
 
 from facetrack import FacetrackError, LandmarkPredictor
+from facetrack.samples import FACE_BOX_IN_PATCH, PATCH_BOX
 from pipnet_model import save_model
 
 from conftest import synthetic_faces
 
 
-@pytest.fixture
-def predictor(tmp_path, tiny_model):
-    for p in tiny_model.net.parameters():  # a random but non-degenerate network
-        p.data.normal_(0, 0.05)
-    # flat score maps: every landmark takes cell 0 exactly, so near-ties of a random score head cannot
-    # flip the argmax between batch sizes; the offset heads stay random and image-dependent
-    tiny_model.net.cls_layer.weight.data.zero_()
-    tiny_model.net.cls_layer.bias.data.zero_()
-    return LandmarkPredictor(save_model(tiny_model, tmp_path / "m.safetensors"), device="cpu")
+@pytest.fixture(scope="module")
+def predictor():
+    """The shipped model (torch, fp32) on a real face: its score peaks are sharp, so every check below
+    exercises the argmax, the offsets and the NRM merge as users get them."""
+    return LandmarkPredictor("default", device="cpu", backend="torch")
 
 
-def test_shift_of_frame_and_box_shifts_landmarks(predictor):
-    img, pts = synthetic_faces(1, size=160, seed=1)[0]
-    box = np.array([pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max()])
+@pytest.fixture(scope="module")
+def astronaut():
+    pytest.importorskip("skimage")
+    from facetrack.samples import astronaut_bgr
+    return astronaut_bgr()
+
+
+FACE = np.array(FACE_BOX_IN_PATCH) + np.array(PATCH_BOX[:2] * 2)  # the face's landmark box in the photograph
+
+
+def astronaut_faces(img, n: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """n views of the photograph (scaled, rotated, shifted) with the face's box in each."""
+    import cv2
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        s, a = rng.uniform(0.5, 0.9), rng.uniform(-15, 15)
+        m = cv2.getRotationMatrix2D((256, 256), a, s)
+        m[:, 2] += rng.uniform(-30, 30, 2) - (1 - s) * 128
+        view = cv2.warpAffine(img, m, (384, 384))
+        c = np.array([[FACE[0], FACE[1]], [FACE[2], FACE[1]], [FACE[2], FACE[3]], [FACE[0], FACE[3]]]) @ m[:, :2].T + m[:, 2]
+        out.append((view, np.array([*c.min(0), *c.max(0)])))
+    return out
+
+
+def test_shift_of_frame_and_box_shifts_landmarks(predictor, astronaut):
+    img, box = astronaut, FACE
     lm, conf = predictor.predict(img, [box])
     dx, dy = 37, 21
-    big = np.zeros((260, 300, 3), np.uint8)
-    big[dy:dy + 160, dx:dx + 160] = img
+    big = np.zeros((512 + dy + 5, 512 + dx + 9, 3), np.uint8)
+    big[dy:dy + 512, dx:dx + 512] = img
     lm2, conf2 = predictor.predict(big, [box + [dx, dy, dx, dy]])
     assert lm.shape == (1, 68, 2) and conf.shape == (1, 68)
     np.testing.assert_allclose(lm2 - lm, np.broadcast_to([dx, dy], lm.shape), atol=1e-3)
     np.testing.assert_allclose(conf2, conf, atol=1e-5)
 
 
-def test_scaling_frame_and_box_scales_landmarks(predictor):
+def test_scaling_frame_and_box_scales_landmarks(predictor, astronaut):
     """Frame 2x and box 2x: crops are (nearly) the same image, landmarks come back 2x in frame pixels."""
-    img, pts = synthetic_faces(1, size=160, seed=2)[0]
-    box = np.array([40.0, 40.0, 120.0, 120.0])
-    lm, _ = predictor.predict(img, [box])
     import cv2
-    big = cv2.resize(img, (320, 320), interpolation=cv2.INTER_NEAREST)
+    img = cv2.resize(astronaut, (256, 256), interpolation=cv2.INTER_AREA)
+    box = FACE / 2
+    lm, _ = predictor.predict(img, [box])
+    big = cv2.resize(img, (512, 512), interpolation=cv2.INTER_NEAREST)
     lm2, _ = predictor.predict(big, [box * 2])
-    # same crop content up to resampling -> (x + 0.5) * 2 - 0.5 where predictions agree
+    # same crop content up to resampling -> (x + 0.5) * 2 - 0.5; resampling moves points by about a percent of
+    # the face's width (measured: median 0.7%, max 1.9%); a wrong scale or origin would be tens of percent
     expected = (lm + 0.5) * 2 - 0.5
-    agree = np.abs(lm2 - expected).max(-1) < 1.0
-    assert agree.mean() > 0.9
+    err = np.linalg.norm(lm2 - expected, axis=-1) / ((box[2] - box[0]) * 2)
+    assert np.median(err) < 0.015 and err.max() < 0.04, (np.median(err), err.max())
 
 
-def test_batch_of_one_equals_batch_of_seven(predictor):
-    faces = synthetic_faces(7, size=160, seed=4)
-    items = []
-    for img, p in faces:
-        box = np.array([p[:, 0].min(), p[:, 1].min(), p[:, 0].max(), p[:, 1].max()])
-        items.append((img, box[None]))
+def test_batch_of_one_equals_batch_of_seven(predictor, astronaut):
+    items = [(img, box[None]) for img, box in astronaut_faces(astronaut, 7, seed=4)]
     together = predictor.predict_batch(items)
     for (img, box), (lm, conf) in zip(items, together):
         lm1, conf1 = predictor.predict(img, box)
@@ -58,9 +76,9 @@ def test_batch_of_one_equals_batch_of_seven(predictor):
         np.testing.assert_allclose(conf1, conf, atol=1e-5)
 
 
-def test_boxes_partly_outside_the_frame(predictor):
-    img = synthetic_faces(1, size=160, seed=5)[0][0]
-    boxes = [[-60, -40, 50, 70], [120, 130, 260, 250], [-500, -500, 1000, 1000]]
+def test_boxes_partly_outside_the_frame(predictor, astronaut):
+    img = astronaut
+    boxes = [[-60, -40, 50, 70], [420, 430, 560, 550], [-500, -500, 1000, 1000]]
     lm, conf = predictor.predict(img, boxes)
     assert lm.shape == (3, 68, 2) and np.isfinite(lm).all() and np.isfinite(conf).all()
 
@@ -77,9 +95,8 @@ def test_no_faces_and_bad_input(predictor):
         predictor.predict(img, [[0, 0, 10, 10]], color="YUV")
 
 
-def test_rgb_and_bgr_frames_agree(predictor):
-    img = synthetic_faces(1, size=160, seed=6)[0][0]
-    box = [[30, 30, 130, 130]]
+def test_rgb_and_bgr_frames_agree(predictor, astronaut):
+    img, box = astronaut, [FACE]
     a, _ = predictor.predict(img, box, color="BGR")
     b, _ = predictor.predict(np.ascontiguousarray(img[..., ::-1]), box, color="RGB")
     np.testing.assert_allclose(a, b, atol=1e-5)
@@ -114,7 +131,6 @@ def test_backends_match_torch(tmp_path, tiny_model, backend, monkeypatch):
     other = LandmarkPredictor(f, device="cpu", backend=backend)
     assert other.backend == backend
     faces = synthetic_faces(4, size=160, seed=9)
-    import torch
     from pipnet_model.inference import to_input
     crops = np.stack([ref.crops(img, [[30, 30, 130, 130]])[0][0] for img, _ in faces])
     x = to_input(crops, ref.model)

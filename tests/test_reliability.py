@@ -179,8 +179,8 @@ def test_memory_does_not_grow_with_length(tmp_path, env, looped_clip):
     """Short version of benchmarks/long_run.py: peak RSS for 100 and 500 frames within 10%."""
     peaks = {}
     for n in (100, 500):
-        code = ("import resource, json, sys\nfrom facetrack.pipeline import run\n"
-                f"r = run({looped_clip!r}, csv={str(tmp_path / f'{n}.csv')!r}, progress=False, max_frames={n})\n"
+        code = ("import resource, json, sys\nfrom facetrack.pipeline import run\nfrom facetrack.sinks import CSVSink\n"
+                f"r = run({looped_clip!r}, [CSVSink({str(tmp_path / f'{n}.csv')!r})], progress=False, max_frames={n})\n"
                 "print(json.dumps([r['frames'], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]))")
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
         assert r.returncode == 0, r.stderr[-800:]

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from pipnet_model import SCHEMES, PIPNetModel
-from pipnet_model.codec import mean_face
 from pipnet_model.losses import coarse_score_loss
 from pipnet_model.train import TrainConfig, step_loss
 

@@ -67,17 +67,24 @@ def test_ced_plot_is_a_png(tmp_path):
     assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_eval_of_a_perfect_predictor_is_zero(tmp_path, data, monkeypatch):
-    """Replace the network's prediction with the ground truth: NME 0, FR 0, AUC 1 through the eval path."""
+def test_eval_scores_known_errors_exactly(tmp_path, data, monkeypatch):
+    """Predictions = ground truth moved by a known amount per face: the eval path returns exactly that error
+    over the outer-eye-corner distance (points 36, 45), and FR/AUC from those."""
     from pipnet_model import inference
     from pipnet_model.datasets import load_dataset
     ds = load_dataset(f"csv:{data}")
-    gt = np.stack([r.points for r in ds.records])
-    monkeypatch.setattr(inference, "predict_dataset", lambda *a, **k: gt.astype(np.float64))
+    gt = np.stack([r.points for r in ds.records]).astype(np.float64)
+    iod = np.linalg.norm(gt[:, 36] - gt[:, 45], axis=1)
+    want = np.array([0.0, 0.02, 0.05, 0.08, 0.12, 0.2, 0.04, 0.09])  # NME per face
+    moved = gt + (want * iod)[:, None, None] * np.array([0.6, 0.8])  # a shift of length want * iod
+    monkeypatch.setattr(inference, "predict_dataset", lambda *a, **k: moved)
     res = train(_cfg(tmp_path, data, epochs=1, val=None), log=lambda s: None)
     nmes, _ = inference.evaluate(load_model(res["last"]), ds)
+    np.testing.assert_allclose(nmes, want, atol=1e-9)
     s = summary(nmes)
-    assert s["nme"] == 0.0 and s["fr"] == 0.0 and s["auc"] == pytest.approx(1.0) and s["count"] == 8
+    assert s["nme"] == pytest.approx(want.mean()) and s["fr"] == pytest.approx(2 / 8) and s["count"] == 8
+    # AUC at 0.1 (area under the CED up to 0.1, over 0.1) = mean(max(0, 0.1 - e)) / 0.1 = 0.32 / 8 / 0.1
+    assert s["auc"] == pytest.approx(0.4)
 
 
 def test_cli_train_then_eval_json(tmp_path, data):
@@ -105,3 +112,21 @@ def test_cli_errors_are_one_line(args, msg):
     r = subprocess.run([sys.executable, "-m", "facetrack", *args], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 2
     assert "Traceback" not in r.stderr and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_weighted_datasets_draw_their_share_each_epoch():
+    from pipnet_model.datasets import split_weight
+    from pipnet_model.train import epoch_order
+    assert split_weight("csv:a.csv@0.25") == ("csv:a.csv", 0.25)
+    assert split_weight("csv:me@home/a.csv") == ("csv:me@home/a.csv", 1.0)  # an '@' of the path stays
+    with pytest.raises(PIPNetError):
+        split_weight("csv:a.csv@-1")
+    parts = [(10, 1.0), (20, 0.25), (4, 2.5)]  # 10 once, 5 of 20, each of 4 twice plus 2 more
+    e0, e1 = epoch_order(parts, 0, 0), epoch_order(parts, 0, 1)
+    for e in (e0, e1):
+        assert sorted(e[:10]) == list(range(10))
+        assert len(e[10:15]) == len(set(e[10:15])) == 5 and all(10 <= i < 30 for i in e[10:15])
+        counts = np.bincount(e[15:] - 30, minlength=4)
+        assert len(e) == 10 + 5 + 10 and counts.sum() == 10 and counts.min() >= 2
+    assert set(e0[10:15]) != set(e1[10:15])          # a fresh subset each epoch ...
+    assert np.array_equal(e0, epoch_order(parts, 0, 0))  # ... the same one for the same seed and epoch

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from facetrack.errors import FacetrackError
-from facetrack.samples import ClipSpec, load_truth, make_clip
+from facetrack.samples import load_truth
 from facetrack.video import VideoSource, VideoWriter, probe_frames
 
 from conftest import ROOT, shared_path
@@ -24,12 +24,6 @@ def detector_env(tmp_path_factory):
     mp.setenv("FACETRACK_HOME", str(home))
     yield task
     mp.undo()
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory):
-    pytest.importorskip("skimage")
-    return make_clip(tmp_path_factory.mktemp("clip") / "clip.mp4", ClipSpec(seconds=4.0, audio=True))
 
 
 def test_lavfi_source_frames_and_timestamps():

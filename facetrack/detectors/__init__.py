@@ -1,36 +1,112 @@
-"""Face detectors behind one small protocol: ``detect(frame_bgr) -> list[Detection]``."""
+"""Face detectors behind one small protocol, and the registry that names them.
+
+A detector is an object with ``detect(frame_bgr, time_s=None) -> list[Detection]`` (best first), a
+``box_adapter`` (how its boxes map onto the landmark-box convention of the PIPNet crops) and ``close()``.
+Adding a detector is one module plus one ``register(...)`` line below; everything that offers a choice of
+detectors (the CLI, ``predict``, harvest, batch) reads the names from here.
+"""
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Callable, Protocol
 
 import numpy as np
 
+from ..errors import FacetrackError
 from ..types import Detection
 
 
-# How each detector's boxes map onto the landmark-box convention of the PIPNet crops:
-# the box grows by box_scale and moves down by box_shift x its height. Measured as medians over 800
-# faces of ytf68/train.csv (detection matched to the box of the labelled landmarks), see docs/accuracy.md.
-BOX_ADAPTERS: dict[str, dict[str, float]] = {
-    "opencv": {"box_scale": 0.88, "box_shift": 0.16},
-    "mediapipe": {"box_scale": 1.0, "box_shift": 0.06},
-}
+@dataclass(frozen=True)
+class BoxAdapter:
+    """A detector's (x0, y0, x1, y1) box in the landmark-box convention: grown by ``scale`` about its centre and
+    moved down by ``shift`` x its height."""
+    scale: float = 1.0
+    shift: float = 0.0
+
+    def __call__(self, box) -> np.ndarray:
+        x0, y0, x1, y1 = (float(v) for v in box)
+        w, h = x1 - x0, y1 - y0
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 + self.shift * h
+        return np.array([cx - w * self.scale / 2, cy - h * self.scale / 2, cx + w * self.scale / 2,
+                         cy + h * self.scale / 2])
+
+    def boxes(self, detections: list[Detection]) -> np.ndarray:
+        return np.array([self(d.box) for d in detections], dtype=np.float64).reshape(-1, 4)
+
+
+IDENTITY = BoxAdapter()
 
 
 class Detector(Protocol):
     name: str
+    box_adapter: BoxAdapter
 
-    def detect(self, frame: np.ndarray) -> list[Detection]:
-        """Faces in an H x W x 3 uint8 BGR frame, best first."""
+    def detect(self, frame: np.ndarray, time_s: float | None = None) -> list[Detection]:
+        """Faces in an H x W x 3 uint8 BGR frame, best first (``time_s``: the frame's time, for detectors that
+        track or replay; most ignore it)."""
+        ...
+
+    def close(self) -> None:
         ...
 
 
-def create_detector(name: str = "opencv", **kwargs) -> Detector:
-    if name == "opencv":
-        from .opencv import HaarDetector
-        return HaarDetector(**kwargs)
-    if name == "mediapipe":
-        from .mediapipe import MediaPipeDetector
-        return MediaPipeDetector(**kwargs)
-    from ..errors import FacetrackError
-    raise FacetrackError(f"unknown detector {name!r} (choose mediapipe or opencv)")
+@dataclass(frozen=True)
+class DetectorEntry:
+    name: str
+    factory: Callable[..., Detector]   # factory(model_path=None, min_score=0.5) -> Detector
+    help: str
+    user_facing: bool = True            # listed as a CLI choice
+
+
+_REGISTRY: dict[str, DetectorEntry] = {}
+
+
+def register(name: str, factory: Callable[..., Detector], help: str, user_facing: bool = True) -> None:
+    _REGISTRY[name] = DetectorEntry(name, factory, help, user_facing)
+
+
+def detector_names(user_facing: bool = True) -> list[str]:
+    return [n for n, e in _REGISTRY.items() if e.user_facing or not user_facing]
+
+
+DEFAULT_DETECTOR = "mediapipe"
+
+
+def create_detector(name: str = DEFAULT_DETECTOR, model_path=None, min_score: float = 0.5) -> Detector:
+    """A detector by registered name. ``model_path``: its model file where it takes one; ``min_score``: the
+    lowest score it should report."""
+    entry = _REGISTRY.get(name)
+    if entry is None:
+        raise FacetrackError(f"unknown detector {name!r} (choose {', '.join(detector_names())})")
+    return entry.factory(model_path=model_path, min_score=min_score)
+
+
+def detect_boxes(detector: Detector, frame: np.ndarray, time_s: float | None = None, min_score: float = 0.0,
+                 max_faces: int | None = None) -> tuple[list[Detection], np.ndarray]:
+    """Run a detector and adapt its boxes: (detections scoring >= min_score, best first; their boxes in the
+    landmark-box convention (K, 4))."""
+    dets = [d for d in detector.detect(frame, time_s) if d.score >= min_score][:max_faces]
+    return dets, detector.box_adapter.boxes(dets)
+
+
+def _mediapipe(model_path=None, min_score=0.5):
+    from .mediapipe import MediaPipeDetector
+    return MediaPipeDetector(model_path=model_path, min_score=min_score)
+
+
+def _opencv(model_path=None, min_score=0.5):
+    if model_path is not None:
+        raise FacetrackError("the opencv detector takes no model file (its Haar cascade ships with OpenCV)")
+    from .opencv import HaarDetector
+    return HaarDetector()
+
+
+def _truth(model_path=None, min_score=0.5):
+    from .truth import TruthDetector
+    return TruthDetector(model_path)
+
+
+register("mediapipe", _mediapipe, "MediaPipe BlazeFace short range (model fetched with pip, cached)")
+register("opencv", _opencv, "OpenCV Haar cascade (ships with OpenCV; a fallback)")
+register("truth", _truth, "boxes from a clip's known path (the sample clip's .json): tests and benchmarks",
+         user_facing=True)

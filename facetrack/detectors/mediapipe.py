@@ -11,6 +11,7 @@ import numpy as np
 from ..assets import resolve_detector_model
 from ..errors import FacetrackError
 from ..types import Detection
+from . import BoxAdapter
 
 
 @contextlib.contextmanager
@@ -39,6 +40,9 @@ class MediaPipeDetector:
     boxes by 1% of their width on average."""
     name = "mediapipe"
     max_side = 640
+    # measured as medians over 800 faces of ytf68/train.csv (detection matched to the box of the labelled
+    # landmarks), see docs/accuracy.md
+    box_adapter = BoxAdapter(scale=1.0, shift=0.06)
 
     def __init__(self, model_path: str | Path | None = None, min_score: float = 0.5, download: bool = True):
         import os
@@ -63,7 +67,7 @@ class MediaPipeDetector:
         self._finalizer = weakref.finalize(self, _close_quietly, self._det)
         self._calls = 0
 
-    def detect(self, frame: np.ndarray) -> list[Detection]:
+    def detect(self, frame: np.ndarray, time_s: float | None = None) -> list[Detection]:
         import cv2
         h, w = frame.shape[:2]
         scale = min(1.0, self.max_side / max(h, w))
@@ -87,6 +91,10 @@ class MediaPipeDetector:
                 box *= np.array((w / frame.shape[1], h / frame.shape[0]) * 2)
             out.append(Detection(tuple(box), float(d.categories[0].score) if d.categories else 1.0))
         return sorted(out, key=lambda d: -d.score)
+
+    def warmup(self) -> None:
+        """MediaPipe's first call pays its lazy set-up: pay it before frame one."""
+        self.detect(np.zeros((64, 64, 3), np.uint8))
 
     def close(self) -> None:
         if getattr(self, "_finalizer", None) is not None:

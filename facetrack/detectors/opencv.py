@@ -8,10 +8,14 @@ import numpy as np
 
 from ..errors import FacetrackError
 from ..types import Detection
+from . import BoxAdapter
 
 
 class HaarDetector:
     name = "opencv"
+    # measured as medians over 800 faces of ytf68/train.csv (detection matched to the box of the labelled
+    # landmarks), see docs/accuracy.md
+    box_adapter = BoxAdapter(scale=0.88, shift=0.16)
 
     def __init__(self, min_size: int = 24, scale_factor: float = 1.1, min_neighbors: int = 5):
         path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
@@ -20,7 +24,7 @@ class HaarDetector:
             raise FacetrackError(f"cannot load the OpenCV Haar cascade at {path}")
         self.min_size, self.scale_factor, self.min_neighbors = min_size, scale_factor, min_neighbors
 
-    def detect(self, frame: np.ndarray) -> list[Detection]:
+    def detect(self, frame: np.ndarray, time_s: float | None = None) -> list[Detection]:
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
         boxes, _, weights = self.cascade.detectMultiScale3(
             gray, self.scale_factor, self.min_neighbors, minSize=(self.min_size, self.min_size), outputRejectLevels=True)
@@ -28,3 +32,6 @@ class HaarDetector:
         for (x, y, w, h), wt in zip(np.asarray(boxes).reshape(-1, 4), np.asarray(weights).reshape(-1)):
             dets.append(Detection((x, y, x + w, y + h), float(1.0 / (1.0 + np.exp(-float(wt))))))
         return sorted(dets, key=lambda d: -d.score)
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,153 @@
+"""FaceTracker's rules with a fake detector and a fake landmark stage (no model files): detection cadence,
+re-detection after poor landmarks, refinement of new tracks, min-hits gating, track events, ownership."""
+import numpy as np
+import pytest
+
+from facetrack.detectors import IDENTITY
+from facetrack.errors import FacetrackError
+from facetrack.pipeline import FaceTracker
+from facetrack.types import Detection, Face, FrameResult, record_columns
+
+from conftest import template_68
+
+
+class FakeDetector:
+    """Boxes from a known path: ``path(i) -> list of boxes`` for frame i (time_s = i / 10)."""
+    name = "fake"
+    box_adapter = IDENTITY
+
+    def __init__(self, path):
+        self.path, self.calls, self.closed = path, [], False
+
+    def detect(self, frame, time_s=None):
+        i = int(round(time_s * 10))
+        self.calls.append(i)
+        return [Detection(b, 0.9) for b in self.path(i)]
+
+    def close(self):
+        self.closed = True
+
+
+class FakePredictor:
+    """Landmarks: the template face filling each box; per-point scores from ``score(frame_index, box)``."""
+    num_points = 68
+
+    def __init__(self, score=lambda i, box: 0.8):
+        self.score, self.frame, self.calls = score, 0, []
+        self.timings = {"crop": 0.0, "network": 0.0, "decode_nrm": 0.0, "faces": 0}
+
+    def predict(self, frame, boxes, refine=0):
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        self.calls.append((self.frame, refine, boxes.copy()))
+        t = template_68()
+        t = (t - t.min(0)) / np.ptp(t, 0)
+        lms = np.stack([b[:2] + t * (b[2:] - b[:2]) for b in boxes]).astype(np.float32) if len(boxes) else \
+            np.zeros((0, 68, 2), np.float32)
+        conf = np.array([[self.score(self.frame, b)] * 68 for b in boxes], np.float32).reshape(-1, 68)
+        return lms, conf
+
+
+FRAME = np.zeros((240, 320, 3), np.uint8)
+BOX_A = [40.0, 40.0, 140.0, 150.0]
+BOX_B = [180.0, 60.0, 270.0, 160.0]
+
+
+def run_frames(ft, pred, n):
+    out = []
+    for i in range(n):
+        pred.frame = i
+        out.append(ft.update(FRAME, i / 10))
+    return out
+
+
+def make(path, score=lambda i, b: 0.8, **kw):
+    det, pred = FakeDetector(path), FakePredictor(score)
+    ft = FaceTracker(detector=det, predictor=pred, smoother="none", **kw)
+    return ft, det, pred
+
+
+def test_detector_runs_on_its_cadence_while_landmarks_hold():
+    ft, det, _ = make(lambda i: [BOX_A], detect_every=5)
+    res = run_frames(ft, ft.predictor, 20)
+    assert det.calls == [0, 5, 10, 15]
+    assert all([f.track_id for f in r.faces] == [1] for r in res)
+
+
+def test_poor_landmarks_ask_for_a_detection_on_the_next_frame():
+    ft, det, _ = make(lambda i: [BOX_A], score=lambda i, b: 0.05 if i == 7 else 0.8, detect_every=5)
+    res = run_frames(ft, ft.predictor, 12)
+    assert det.calls == [0, 5, 8]  # 8: right after the bad frame 7; the cadence restarts from 8 (next: 13)
+    assert res[7].faces == []  # a frame whose landmarks do not look like a face reports nothing
+    assert [f.track_id for f in res[8].faces] == [1]  # the detection confirms the same track
+
+
+def test_new_tracks_are_recropped_on_their_own_landmarks():
+    ft, det, pred = make(lambda i: [BOX_A] + ([BOX_B] if i >= 5 else []), detect_every=5, refine_new=2)
+    run_frames(ft, pred, 7)
+    by_frame = {}
+    for i, refine, boxes in pred.calls:
+        by_frame.setdefault(i, []).append((refine, len(boxes)))
+    assert by_frame[0] == [(0, 1), (2, 1)]          # the new track: once more with refine=2
+    assert by_frame[1] == [(0, 1)]                  # a running track: one pass
+    assert by_frame[5] == [(0, 2), (2, 1)]          # only the new second face is refined
+
+
+def test_tentative_tracks_wait_for_min_hits_after_the_first_frames():
+    ft, _, pred = make(lambda i: [BOX_A] + ([BOX_B] if i >= 5 else []), detect_every=5, min_hits=2)
+    res = run_frames(ft, pred, 8)
+    assert [f.track_id for f in res[0].faces] == [1]   # the video's first frames report at once
+    assert [f.track_id for f in res[5].faces] == [1]   # the new face: tentative, 1 hit
+    assert [f.track_id for f in res[6].faces] == [1, 2]
+
+
+def test_tracks_announce_their_start_and_end():
+    # face B is on screen for frames 5-9; after that the detector no longer sees it and its crop shows no face
+    ft, _, pred = make(lambda i: [BOX_A] + ([BOX_B] if 5 <= i < 10 else []),
+                       score=lambda i, b: 0.05 if (b[0] > 150 and i >= 10) else 0.8, detect_every=5, max_age=3)
+    res = run_frames(ft, pred, 20)
+    events = [(e.kind, e.track_id, e.index) for r in res for e in r.events]
+    assert events[0] == ("started", 1, 0)
+    assert ("started", 2, 6) in events
+    ended = [e for e in events if e[0] == "ended"]
+    assert len(ended) == 1 and ended[0][1] == 2 and 10 <= ended[0][2] <= 14
+    assert all(2 not in [f.track_id for f in r.faces] for r in res[ended[0][2]:])
+    last = ft.finish()
+    assert [(e.kind, e.track_id) for e in last.events] == [("ended", 1)]
+
+
+def test_objects_handed_in_are_used_and_not_closed():
+    ft, det, pred = make(lambda i: [BOX_A])
+    assert ft.detector is det and ft.predictor is pred
+    ft.close()
+    assert not det.closed
+
+
+def test_face_record_is_the_one_column_list():
+    lm = template_68() * 100
+    f = Face([1, 2, 30, 40], lm, np.full(68, 0.5), track_id=3, det_score=float("nan"))
+    rec = f.record()
+    assert list(rec) == Face.columns(68) == record_columns(68)[2:]
+    assert rec["track_id"] == 3 and rec["det_score"] is None and rec["box_w"] == 29.0 and rec["lm_score"] == 0.5
+    assert rec["x30"] == round(float(lm[30, 0]), 2)
+    full = f.record(point_scores=True)
+    assert list(full)[-68:] == [f"s{k}" for k in range(68)]
+    rows = list(FrameResult(7, 0.25, [f]).records())
+    assert rows[0]["frame"] == 7 and rows[0]["time_s"] == 0.25
+
+
+@pytest.mark.parametrize("make_bad", [
+    lambda: Detection([10, 10, 5, 20]),
+    lambda: Detection([1, 2, 3]),
+    lambda: Face([0, 0, 1, 1], np.zeros((68, 3)), np.zeros(68)),
+    lambda: Face([0, 0, 1, 1], np.zeros((68, 2)), np.zeros(5)),
+])
+def test_bad_results_raise_the_project_error(make_bad):
+    with pytest.raises(FacetrackError):
+        make_bad()
+
+
+def test_unknown_detector_names_the_registered_ones():
+    from facetrack.detectors import create_detector, detector_names
+    assert {"mediapipe", "opencv", "truth"} <= set(detector_names())
+    with pytest.raises(FacetrackError, match="mediapipe"):
+        create_detector("nope")
