@@ -162,12 +162,17 @@ def _finish(res: dict, got: dict) -> int:
 
 
 def cmd_track(a) -> int:
-    from facetrack.pipeline import run
     if not (a.out_video or a.csv or a.jsonl):
         print("facetrack: note: no --out-video, --csv or --jsonl given; only the summary is printed", file=sys.stderr)
     sinks = _sinks(a)
     with _stop_on_signals() as (stop, got):
-        res = run(a.input, sinks, _track_options(a), stop=stop, max_frames=a.max_frames, progress=not a.quiet)
+        if a.realtime is not None or a.no_drop:  # the file played as a live source
+            from facetrack.camera import run_camera
+            res = run_camera(a.input, sinks, _track_options(a), headless=True, stop=stop, max_frames=a.max_frames,
+                             realtime=a.realtime, drop=not a.no_drop)
+        else:
+            from facetrack.pipeline import run
+            res = run(a.input, sinks, _track_options(a), stop=stop, max_frames=a.max_frames, progress=not a.quiet)
     return _finish(res, got)
 
 
@@ -175,7 +180,8 @@ def cmd_camera(a) -> int:
     from facetrack.camera import run_camera
     sinks = _sinks(a)
     with _stop_on_signals() as (stop, got):
-        res = run_camera(a.source, sinks, _track_options(a), headless=a.headless, stop=stop, max_frames=a.max_frames)
+        res = run_camera(a.source, sinks, _track_options(a), headless=a.headless, stop=stop, max_frames=a.max_frames,
+                         realtime=a.realtime, drop=not a.no_drop)
     return _finish(res, got)
 
 
@@ -271,6 +277,14 @@ def _add_track_args(t: argparse.ArgumentParser) -> None:
     t.add_argument("--jsonl", help="one JSON object per face per frame")
     t.add_argument("--max-frames", type=int)
     _add_model_args(t)
+
+
+def _add_live_args(t: argparse.ArgumentParser) -> None:
+    t.add_argument("--realtime", type=float, nargs="?", const=1.0, metavar="SPEED",
+                   help="play a file at SPEED x its frame rate as a live source (default 1): frames the pipeline "
+                        "cannot keep up with are dropped and counted, as with a camera")
+    t.add_argument("--no-drop", action="store_true",
+                   help="live sources: keep every frame (for recording), even when results fall behind")
 
 
 def _add_backend_args(t: argparse.ArgumentParser) -> None:
@@ -376,6 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("track", help="track faces and landmarks in a video, URL or lavfi:GRAPH source")
     tr.add_argument("input")
     _add_track_args(tr)
+    _add_live_args(tr)
     tr.add_argument("--quiet", action="store_true", help="no progress on stderr")
     tr.set_defaults(fn=cmd_track)
 
@@ -384,6 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="/dev/videoN, avfoundation:0, dshow:video=NAME, a stream URL or lavfi:GRAPH")
     cam.add_argument("--headless", action="store_true", help="no window; write the outputs only")
     _add_track_args(cam)
+    _add_live_args(cam)
     cam.set_defaults(fn=cmd_camera)
 
     mo = sub.add_parser("models", help="the face detector model: pull it with pip, or list what is cached")

@@ -2,6 +2,7 @@
 Frames are dropped rather than falling behind a live source."""
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -15,8 +16,8 @@ class PreviewSink(Sink):
     """Shows each frame in a window; 'q' (or closing the window's loop) sets ``stop``."""
     kind = "preview"
 
-    def __init__(self, stop: threading.Event, title: str = "facetrack (q quits)"):
-        self.stop, self.title = stop, title
+    def __init__(self, stop: threading.Event, title: str = "facetrack (q quits)", source=None):
+        self.stop, self.title, self.source = stop, title, source
         self.t, self.fps = time.perf_counter(), 0.0
         self.quit = False
 
@@ -28,8 +29,12 @@ class PreviewSink(Sink):
         vis = result.image.copy()
         for f in result.faces:
             draw_landmarks(vis, f.landmarks, f.box, f.track_id)
-        cv2.putText(vis, f"{self.fps:.1f} fps  {len(result.faces)} face(s)", (10, 24), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.7, (0, 255, 255), 2, cv2.LINE_AA)
+        text = f"{self.fps:.1f} fps  {len(result.faces)} face(s)"
+        if result.read_at:
+            text += f"  latency {(time.monotonic() - result.read_at) * 1000:.0f} ms"
+        if self.source is not None:
+            text += f"  dropped {self.source.dropped}"
+        cv2.putText(vis, text, (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 255, 255), 2, cv2.LINE_AA)
         try:
             cv2.imshow(self.title, vis)
             if cv2.waitKey(1) & 0xFF == ord("q"):
@@ -47,19 +52,26 @@ class PreviewSink(Sink):
 
 
 def run_camera(source: str = "/dev/video0", sinks=(), tracker: FaceTracker | TrackOptions | None = None,
-               headless: bool = False, stop: threading.Event | None = None, max_frames: int | None = None) -> dict:
-    """Track a live source into ``sinks``; unless ``headless``, also show a preview window ('q' quits)."""
+               headless: bool = False, stop: threading.Event | None = None, max_frames: int | None = None,
+               realtime: float | None = None, drop: bool = True) -> dict:
+    """Track a live source into ``sinks``; unless ``headless``, also show a preview window ('q' quits).
+
+    The newest frame is always the one processed (superseded frames are dropped and counted) unless ``drop`` is
+    False; ``realtime`` plays a file at that multiple of its frame rate as if it were a camera."""
     from .video import VideoSource
     stop = stop or threading.Event()
     sinks = list(sinks)
-    preview = None
-    if not headless:
-        preview = PreviewSink(stop)
-        sinks.append(preview)
+    if not drop:
+        print("facetrack: warning: keeping every frame of a live source: results fall behind it whenever "
+              "processing is slower than the source", file=sys.stderr)
     # models first, then the camera: a live source opened before them would queue up stale frames
     ft = tracker if isinstance(tracker, FaceTracker) else FaceTracker(tracker)
+    preview = None
     try:
-        with VideoSource(source, live=True) as src:
+        with VideoSource(source, live=True, realtime=realtime, drop=drop) as src:
+            if not headless:
+                preview = PreviewSink(stop, source=src)
+                sinks.append(preview)
             res = run(src, sinks, ft, stop=stop, max_frames=max_frames, progress=headless)
     finally:
         if ft is not tracker:

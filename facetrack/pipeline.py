@@ -114,21 +114,27 @@ class FaceTracker:
         self.smoother = create_smoother(o.smoother)
         self.schedule = DetectSchedule(o.detect_every)
         self.index = self.start_index = start_index
+        self.processed = 0  # frames updated since the reset (the detection cadence counts these)
         self.timings = {"detect": 0.0, "landmarks": 0.0, "track": 0.0, "smooth": 0.0}
         self.detections_run = 0
 
-    def update(self, frame: np.ndarray, time_s: float | None = None) -> FrameResult:
+    def update(self, frame: np.ndarray, time_s: float | None = None, index: int | None = None) -> FrameResult:
+        """One frame. ``index``: its number in the source, counted from the reset's ``start_index`` (a live
+        source skips the numbers of the frames it dropped); by default one more than the last."""
+        if index is not None:
+            self.index = self.start_index + index
         if time_s is None:
             time_s = self.index / 30.0
         tr = self.tracker
         tr.begin_frame(self.index)
-        new = self._detect(frame, time_s) if self.schedule.due(self.index, bool(tr.tracks)) else []
+        new = self._detect(frame, time_s) if self.schedule.due(self.processed, bool(tr.tracks)) else []
         tracks = list(tr.tracks)
         lms, confs = self._landmarks(frame, tracks, new)
         self._assess(tracks, lms, confs)
         res = FrameResult(self.index, float(time_s), self._faces(frame, time_s))
         res.events = tr.pop_events()
         self.index += 1
+        self.processed += 1
         return res
 
     def finish(self) -> FrameResult | None:
@@ -146,7 +152,7 @@ class FaceTracker:
         o = self.o
         t0 = time.perf_counter()
         dets, boxes = detect_boxes(self.detector, frame, time_s, min(o.min_match_score, o.min_det_score))
-        self.schedule.ran(self.index)
+        self.schedule.ran(self.processed)
         self.detections_run += 1
         t1 = time.perf_counter()
         self.timings["detect"] += t1 - t0
@@ -194,7 +200,7 @@ class FaceTracker:
         for t in sorted(self.tracker.tracks, key=lambda t: t.track_id):
             if t.misses > 0 or t.landmarks is None:
                 continue  # not supported this frame: say nothing rather than something stale
-            if t.state != "confirmed" and self.index - self.start_index >= self.o.min_hits:
+            if t.state != "confirmed" and self.processed >= self.o.min_hits:
                 continue
             sm = self.smoother(t.track_id, t.landmarks, time_s)
             face = Face(landmark_box(sm), sm, t.scores, t.track_id, t.det_score)
@@ -218,7 +224,7 @@ def track(source, options: TrackOptions | None = None, with_images: bool = False
     try:
         with VideoSource(source) as src:
             for vf in src:
-                res = ft.update(vf.image, vf.time_s)
+                res = ft.update(vf.image, vf.time_s, vf.index)
                 if with_images:
                     res.image = vf.image
                 yield res
@@ -236,20 +242,27 @@ def run(source, sinks: Iterable = (), tracker: FaceTracker | TrackOptions | None
     :class:`FaceTracker` (used as it is: reset it for a new video) or the options to build one. Setting ``stop``
     ends the run after the frame in hand; a source that stops delivering frames ends it too. Every sink is
     finalised with the frames processed so far, whatever ends the run, and the summary says ``interrupted``.
+    The summary's ``latency_ms`` (p50/p95/max) is the time from a frame's delivery by the source to its result
+    written by every sink; ``dropped_frames`` counts the frames a live source superseded.
     """
+    from .live import LatencyStats
     from .sinks import SinkInfo
-    from .video import VideoSource
+    from .video import VideoSource, parse_source
     sinks = list(sinks)
     stop = stop or threading.Event()
     ft = tracker if isinstance(tracker, FaceTracker) else None
     owns_tracker = ft is None
     owns_source = not isinstance(source, VideoSource)
     stats = {"frames": 0, "faces": 0, "tracks": set(), "interrupted": None}
+    latency = LatencyStats()
     t_start = time.perf_counter()
     t_ready = None
     src = None
     started: list = []
     try:
+        if ft is None and owns_source and parse_source(str(source))[2]:
+            # a live source opened before the models would queue up frames from the past: models first
+            ft = FaceTracker(tracker if isinstance(tracker, TrackOptions) else None)
         src = VideoSource(source, warn=lambda m: print(f"facetrack: warning: {m}", file=sys.stderr)) \
             if owns_source else source
         info = src.info
@@ -264,12 +277,14 @@ def run(source, sinks: Iterable = (), tracker: FaceTracker | TrackOptions | None
         t_write = 0.0
         t_ready = time.perf_counter()
         for vf in src.frames(stop):
-            res = ft.update(vf.image, vf.time_s)
-            res.image = vf.image
+            res = ft.update(vf.image, vf.time_s, vf.index)
+            res.image, res.read_at = vf.image, vf.read_at
             tw = time.perf_counter()
             for s in sinks:
                 s.write(res)
             t_write += time.perf_counter() - tw
+            if vf.read_at:
+                latency.add(time.monotonic() - vf.read_at)
             stats["frames"] += 1
             stats["faces"] += len(res.faces)
             stats["tracks"].update(f.track_id for f in res.faces)
@@ -306,6 +321,7 @@ def run(source, sinks: Iterable = (), tracker: FaceTracker | TrackOptions | None
             "tracks": len(stats["tracks"]), "seconds": round(dt, 3), "setup_seconds": round(setup, 3),
             "fps": round(stats["frames"] / max(dt - setup, 1e-9), 2),
             "detections_run": ft.detections_run if ft else 0, "dropped_frames": getattr(src, "dropped", 0),
+            "live": bool(getattr(src, "live", False)), "latency_ms": latency.summary(),
             "stage_seconds": {k: round(v, 3) for k, v in (ft.timings.items() if ft else ())},
             "interrupted": stats["interrupted"],
             "outputs": {s.kind: str(s.path) for s in sinks if getattr(s, "path", None) is not None}}

@@ -94,12 +94,14 @@ class TrackEvent:
 
 @dataclass
 class FrameResult:
-    """One frame: its index, time in seconds, faces, track events; ``image`` (BGR) only when asked for."""
+    """One frame: its index, time in seconds, faces, track events; ``image`` (BGR) only when asked for;
+    ``read_at``: time.monotonic() when the source delivered the frame (None when unknown)."""
     index: int
     time_s: float
     faces: list[Face] = field(default_factory=list)
     image: np.ndarray | None = field(default=None, repr=False, compare=False)
     events: list[TrackEvent] = field(default_factory=list, compare=False)
+    read_at: float | None = field(default=None, repr=False, compare=False)
 
     def records(self, point_scores: bool = False):
         """One flat dict per face: ``frame, time_s`` and the face's ``record()``."""

@@ -1,7 +1,8 @@
 """Video in (PyAV: files, URLs, cameras, lavfi graphs) and out (H.264 with the source's timing and audio).
 
-Sources decode in a background thread into a bounded queue. Frames come out as 8-bit BGR whatever the pixel
-format (gray, yuv444, 10-bit), upright (rotation metadata applied), with times from packet timestamps.
+Sources decode in a background thread: files into a bounded queue (nothing dropped), live sources through the
+one-slot hand-over of live.py (the newest frame wins; superseded frames are dropped and counted). Frames come
+out as 8-bit BGR whatever the pixel format (gray, yuv444, 10-bit), upright (rotation metadata applied), with times from packet timestamps.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ class VideoFrame:
     time_s: float
     image: np.ndarray = field(repr=False)
     pts: int | None = None
+    read_at: float = 0.0  # time.monotonic() when the reader delivered it (latency is measured from here)
 
 
 @dataclass
@@ -69,21 +71,29 @@ def _is_url(s: str) -> bool:
 class VideoSource:
     """Iterate a video as :class:`VideoFrame` objects. Use as a context manager or call ``close()``.
 
-    ``live`` sources (cameras, network streams) drop the oldest queued frame rather than fall behind.
+    ``live`` sources (cameras, network streams; by default decided from the spec) hand over only their newest
+    frame: the reader never waits, and a frame superseded before the pipeline takes it is dropped and counted
+    (``dropped``); ``drop=False`` keeps every frame of a live source (for recording), late if need be.
+    ``realtime`` plays a file at ``realtime`` x its own frame rate as a camera would deliver it (live).
     ``warn`` receives one-line warnings (skipped corrupt packets)."""
 
     def __init__(self, spec: str | Path, queue_size: int = 8, live: bool | None = None, warn=None,
                  open_timeout_s: float = 10.0, stall_timeout_s: float = 10.0, format: str | None = None,
-                 start_s: float | None = None, end_s: float | None = None):
+                 start_s: float | None = None, end_s: float | None = None, realtime: float | None = None,
+                 drop: bool = True):
         import av
         self.spec = str(spec)
         self._qsize = queue_size
         self.stall_timeout_s = stall_timeout_s
         self.stalled = False
         self.start_s, self.end_s = start_s, end_s
+        if realtime is not None and not realtime > 0:
+            raise FacetrackError(f"realtime speed must be positive, got {realtime}")
+        self.realtime = realtime
         target, fmt, is_live = parse_source(self.spec)
         fmt = format or fmt
-        self.live = is_live if live is None else live
+        self.live = (is_live or realtime is not None) if live is None else live
+        self.drop = drop
         self.warn = warn or (lambda m: print(f"facetrack: warning: {m}", file=sys.stderr))
         if fmt is None and not _is_url(target):
             p = Path(target)
@@ -132,6 +142,7 @@ class VideoSource:
         cap = cv2.VideoCapture(target)
         if not cap.isOpened():
             raise FacetrackError(f"cannot open camera {target}")
+        cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # the driver keeps one frame, not a backlog
         self._cap = cap
         self.container = None
         fps = cap.get(cv2.CAP_PROP_FPS) or 30
@@ -140,25 +151,26 @@ class VideoSource:
         self._start()
 
     def _start(self) -> None:
-        self.queue: queue.Queue = queue.Queue(maxsize=max(1, self._qsize))
+        from .live import LatestSlot
+        self.queue = (LatestSlot(lambda item: isinstance(item, VideoFrame)) if (self.live and self.drop)
+                      else queue.Queue(maxsize=max(1, self._qsize)))
         self._stop = threading.Event()
-        self.dropped = 0
         self.skipped_packets = 0
         self._thread = threading.Thread(target=self._run, name="facetrack-decode", daemon=True)
         self._thread.start()
 
+    @property
+    def dropped(self) -> int:
+        """Frames of a live source superseded before the pipeline took them."""
+        return getattr(self.queue, "dropped", 0)
+
     def _put(self, item) -> bool:
         while not self._stop.is_set():
             try:
-                self.queue.put(item, timeout=0.1)
+                self.queue.put(item, timeout=0.1)  # the live slot never blocks; a file's queue waits for room
                 return True
             except queue.Full:
-                if self.live and isinstance(item, VideoFrame):
-                    try:
-                        self.queue.get_nowait()
-                        self.dropped += 1
-                    except queue.Empty:
-                        pass
+                continue
         return False
 
     def _frames(self) -> Iterator[tuple[np.ndarray, float, int | None]]:
@@ -211,10 +223,16 @@ class VideoSource:
         return img
 
     def _run(self) -> None:
+        import time
+
+        from .live import Pacer
+        pacer = Pacer(self.realtime) if self.realtime else None
         i = 0
         try:
             for img, t, pts in self._frames():
-                if not self._put(VideoFrame(i, t, img, pts)):
+                if pacer is not None:
+                    pacer.wait(t, self._stop)
+                if not self._put(VideoFrame(i, t, img, pts, time.monotonic())):
                     return
                 i += 1
         except Exception as e:  # noqa: BLE001 - reported to the consumer as one line

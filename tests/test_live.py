@@ -1,0 +1,86 @@
+"""The live-source policy: a source faster than the pipeline keeps its delay bounded and counts its drops; a
+file drops nothing. The source is the sample clip played in real time (``realtime``), faces from the truth
+detector, and the slow stage a sink that sleeps: no model file, no camera needed."""
+import threading
+import time
+
+import pytest
+
+from facetrack.live import LatestSlot, Pacer
+from facetrack.pipeline import FaceTracker, TrackOptions, run
+from facetrack.sinks import CSVSink, Sink
+from facetrack.video import VideoSource
+
+
+class SlowSink(Sink):
+    """A stage that takes ``seconds`` per frame (as a slow encoder or display would)."""
+    kind = "slow"
+
+    def __init__(self, seconds: float):
+        self.seconds, self.frames = seconds, []
+
+    def write(self, result) -> None:
+        self.frames.append(result.index)
+        time.sleep(self.seconds)
+
+
+@pytest.fixture(scope="module")
+def tracker(clip):
+    ft = FaceTracker(TrackOptions(device="cpu", detector="truth", detector_model=str(clip) + ".json"))
+    yield ft
+    ft.close()
+
+
+def test_latest_slot_keeps_the_newest_and_counts_the_rest():
+    slot = LatestSlot()
+    for i in range(5):
+        slot.put(i)
+    assert slot.get(0.1) == 4 and slot.dropped == 4
+    with pytest.raises(Exception):
+        slot.get(0.01)
+    got = []
+    t = threading.Thread(target=lambda: got.append(slot.get(1.0)))
+    t.start()
+    slot.put("x")
+    t.join()
+    assert got == ["x"] and slot.dropped == 4
+
+
+def test_pacer_delivers_at_the_clip_rate():
+    stop, p = threading.Event(), Pacer(speed=2.0)
+    t0 = time.monotonic()
+    for k in range(6):
+        p.wait(10.0 + k * 0.1, stop)  # frames 0.1 s apart at 2x: one every 0.05 s
+    assert 0.24 <= time.monotonic() - t0 < 0.5
+
+
+def test_a_file_drops_nothing_and_reports_latency(clip, tracker, tmp_path):
+    tracker.reset()
+    s = run(str(clip), [CSVSink(tmp_path / "o.csv")], tracker, progress=False)
+    assert s["frames"] == 100 and s["dropped_frames"] == 0 and s["live"] is False
+    assert set(s["latency_ms"]) == {"p50", "p95", "max"} and s["latency_ms"]["p50"] > 0
+
+
+def test_live_source_faster_than_the_pipeline_stays_current(clip, tracker):
+    """100 frames delivered in 2 s (2x), a pipeline of >= 100 ms a frame: most frames are dropped, each
+    processed frame is at most about one processing time old. (Before: a queue of 8 paced the source and the
+    delay grew to about 8 processing times.)"""
+    tracker.reset()
+    slow = SlowSink(0.1)
+    with VideoSource(clip, realtime=2.0) as src:
+        s = run(src, [slow], tracker, progress=False)
+    assert s["live"] is True
+    assert s["frames"] + s["dropped_frames"] == 100          # every frame is either processed or counted
+    assert s["dropped_frames"] >= 50 and s["frames"] >= 8
+    assert s["latency_ms"]["p95"] < 300, s["latency_ms"]
+    assert slow.frames == sorted(slow.frames) and slow.frames[-1] >= 90  # it kept up with the source's end
+
+
+def test_no_drop_keeps_every_frame_of_a_live_source(clip, tracker):
+    tracker.reset()
+    slow = SlowSink(0.03)
+    with VideoSource(clip, realtime=4.0, drop=False) as src:
+        s = run(src, [slow], tracker, progress=False)
+    assert s["frames"] == 100 and s["dropped_frames"] == 0 and slow.frames == list(range(100))
+    # late, as asked for: frames wait behind a queue of others (about 8 x the >= 30 ms a frame takes)
+    assert s["latency_ms"]["p50"] > 150, s["latency_ms"]
