@@ -238,7 +238,8 @@ def cmd_batch(a) -> int:
     from facetrack.batch import BatchOptions, run_batch
     outputs = tuple(k for k, on in (("csv", a.csv), ("jsonl", a.jsonl), ("video", a.video)) if on) or ("csv",)
     o = BatchOptions(out=a.out, outputs=outputs, workers=a.workers, ray=a.ray,
-                     resume=a.resume, chunk_seconds=a.chunk_seconds, track=_track_options(a))
+                     resume=a.resume, retry_partial=a.retry_partial, chunk_seconds=a.chunk_seconds,
+                     track=_track_options(a))
     res = run_batch(a.inputs, o, progress=not a.quiet)
     print(json.dumps(res))
     return 0 if res["failed"] == 0 else 1
@@ -435,6 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--ray", nargs="?", const="local", help="run on Ray: embedded local runtime, 'auto' or ray://HOST:PORT")
     ba.add_argument("--chunk-seconds", type=float, help="split long videos into chunks cut at keyframes (Ray or local)")
     ba.add_argument("--resume", action="store_true", help="skip videos whose outputs are complete")
+    ba.add_argument("--retry-partial", action="store_true",
+                    help="with --resume, run truncated videos (status 'partial') again too")
     ba.add_argument("--quiet", action="store_true")
     _add_model_args(ba)
     ba.add_argument("--csv", action="store_true", help="CSV per input (the default when no output is chosen)")

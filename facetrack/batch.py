@@ -40,6 +40,7 @@ class BatchOptions:
     workers: int | None = None
     ray: str | None = None        # None: local pool; "local": embedded Ray; "auto" / "ray://host:port": a cluster
     resume: bool = False
+    retry_partial: bool = False   # with resume: run truncated ("partial") videos again too
     chunk_seconds: float | None = None
     max_retries: int = 2
     threads_per_worker: int | None = None  # default: the cores shared out among the workers
@@ -182,7 +183,10 @@ def run_job(job: Job, o: BatchOptions) -> dict:
         if job.chunk < 0:
             for k, p in parts.items():
                 os.replace(p, finals[k])
-        rec.update(status="done", frames=s["frames"], faces=s["faces"], tracks=s["tracks"])
+        rec.update(status="partial" if s.get("truncated") else "done", frames=s["frames"], faces=s["faces"],
+                   tracks=s["tracks"])
+        if s.get("truncated"):  # outputs hold what decoded; the file promised more
+            rec["expected_frames"] = s["expected_frames"]
     except Exception as e:  # noqa: BLE001 - one bad video must not stop the batch
         rec["error"] = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
         for p in parts.values():
@@ -318,8 +322,15 @@ def read_manifest(out: Path) -> dict[str, dict]:
     return recs
 
 
+def outcome(rec: dict) -> str | None:
+    """What the last real run of a video gave (a 'skipped' line carries it as previous_status)."""
+    return rec.get("previous_status") if rec.get("status") == "skipped" else rec.get("status")
+
+
 def complete(rec: dict | None, out: Path, rel: str, o: BatchOptions) -> bool:
-    return bool(rec and rec.get("status") == "done" and all(p.is_file() for p in output_paths(out, rel, o).values()))
+    """Done before (or partial: a truncated file, whose outputs hold what decoded, unless ``retry_partial``)."""
+    ok = ("done",) if o.retry_partial else ("done", "partial")
+    return bool(rec and outcome(rec) in ok and all(p.is_file() for p in output_paths(out, rel, o).values()))
 
 
 # ------------------------------------------------------------------------------------------ driver
@@ -352,7 +363,7 @@ def run_batch(inputs: list[str], o: BatchOptions, progress: bool = True) -> dict
     todo = []
     for src, rel in items:
         if o.resume and complete(old.get(rel), out, rel, o):
-            final[rel] = {**old[rel], "status": "skipped", "previous_status": "done"}
+            final[rel] = {**old[rel], "status": "skipped", "previous_status": outcome(old[rel])}
         else:
             for p in output_paths(out, rel, o).values():
                 p.parent.mkdir(parents=True, exist_ok=True)
@@ -366,7 +377,7 @@ def run_batch(inputs: list[str], o: BatchOptions, progress: bool = True) -> dict
         mf.flush()
         if progress:
             done = sum(1 for r in final.values())
-            frames = sum(r.get("frames", 0) for r in final.values() if r["status"] == "done")
+            frames = sum(r.get("frames", 0) for r in final.values() if r["status"] in ("done", "partial"))
             el = time.time() - t0
             eta = el / max(done - (len(items) - len(todo)), 1) * (len(items) - done)
             print(f"batch | videos {done}/{len(items)} | frames {frames} | {frames / max(el, 1e-9):.1f} frames/s | "
@@ -386,9 +397,9 @@ def run_batch(inputs: list[str], o: BatchOptions, progress: bool = True) -> dict
             if rel in final:
                 f.write(json.dumps(final[rel]) + "\n")
     os.replace(tmp, manifest)
-    counts = {s: sum(1 for r in final.values() if r["status"] == s) for s in ("done", "failed", "skipped")}
+    counts = {s: sum(1 for r in final.values() if r["status"] == s) for s in ("done", "partial", "failed", "skipped")}
     return {"out": str(out), "videos": len(items), **counts, "frames": sum(r.get("frames", 0) for r in final.values()
-            if r["status"] == "done"), "seconds": round(time.time() - t0, 2), "manifest": str(manifest)}
+            if r["status"] in ("done", "partial")), "seconds": round(time.time() - t0, 2), "manifest": str(manifest)}
 
 
 def _video_record(rel: str, src: str, parts: list[dict], o: BatchOptions) -> dict:

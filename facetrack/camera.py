@@ -12,6 +12,24 @@ from .pipeline import FaceTracker, TrackOptions, run
 from .sinks import Sink
 
 
+def display_problem() -> str | None:
+    """Why a preview window cannot open here (None when it can): on Linux a window needs an X11 or Wayland
+    display; without one OpenCV's GUI aborts the whole process instead of raising an error."""
+    import os
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM", "").startswith("offscreen"):
+        return None
+    if os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    d = os.environ.get("DISPLAY")
+    if not d:
+        return "no display (DISPLAY is not set: a server or an SSH session without X forwarding)"
+    if d.startswith(":"):  # a local X server listens on /tmp/.X11-unix/X<N>
+        n = d[1:].split(".")[0]
+        if n.isdigit() and not os.path.exists(f"/tmp/.X11-unix/X{n}"):
+            return f"no X server answers on DISPLAY={d}"
+    return None
+
+
 class PreviewSink(Sink):
     """Shows each frame in a window; 'q' (or closing the window's loop) sets ``stop``."""
     kind = "preview"
@@ -59,6 +77,8 @@ def run_camera(source: str = "/dev/video0", sinks=(), tracker: FaceTracker | Tra
     The newest frame is always the one processed (superseded frames are dropped and counted) unless ``drop`` is
     False; ``realtime`` plays a file at that multiple of its frame rate as if it were a camera."""
     from .video import VideoSource
+    if not headless and (why := display_problem()):
+        raise FacetrackError(f"cannot open a preview window: {why}; use --headless to write the outputs only")
     stop = stop or threading.Event()
     sinks = list(sinks)
     if not drop:

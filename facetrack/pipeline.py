@@ -242,8 +242,9 @@ def run(source, sinks: Iterable = (), tracker: FaceTracker | TrackOptions | None
     :class:`FaceTracker` (used as it is: reset it for a new video) or the options to build one. Setting ``stop``
     ends the run after the frame in hand; a source that stops delivering frames ends it too. Every sink is
     finalised with the frames processed so far, whatever ends the run, and the summary says ``interrupted``.
-    The summary's ``latency_ms`` (p50/p95/max) is the time from a frame's delivery by the source to its result
-    written by every sink; ``dropped_frames`` counts the frames a live source superseded.
+    For a live source the summary's ``latency_ms`` (p50/p95/max) is the time from a frame's delivery by the
+    source to its result written by every sink, and ``dropped_frames`` counts the frames it superseded. A file
+    that promises clearly more frames than decode is ``truncated`` (``expected_frames`` from its header).
     """
     from .live import LatencyStats
     from .sinks import SinkInfo
@@ -321,7 +322,10 @@ def run(source, sinks: Iterable = (), tracker: FaceTracker | TrackOptions | None
             "tracks": len(stats["tracks"]), "seconds": round(dt, 3), "setup_seconds": round(setup, 3),
             "fps": round(stats["frames"] / max(dt - setup, 1e-9), 2),
             "detections_run": ft.detections_run if ft else 0, "dropped_frames": getattr(src, "dropped", 0),
-            "live": bool(getattr(src, "live", False)), "latency_ms": latency.summary(),
+            "live": bool(getattr(src, "live", False)),
+            "latency_ms": latency.summary() if getattr(src, "live", False) else None,
+            "truncated": bool(getattr(src, "truncation", None)),
+            "expected_frames": (getattr(src, "truncation", None) or {}).get("expected_frames"),
             "stage_seconds": {k: round(v, 3) for k, v in (ft.timings.items() if ft else ())},
             "interrupted": stats["interrupted"],
             "outputs": {s.kind: str(s.path) for s in sinks if getattr(s, "path", None) is not None}}

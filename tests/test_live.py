@@ -54,11 +54,10 @@ def test_pacer_delivers_at_the_clip_rate():
     assert 0.24 <= time.monotonic() - t0 < 0.5
 
 
-def test_a_file_drops_nothing_and_reports_latency(clip, tracker, tmp_path):
+def test_a_file_drops_nothing(clip, tracker, tmp_path):
     tracker.reset()
     s = run(str(clip), [CSVSink(tmp_path / "o.csv")], tracker, progress=False)
-    assert s["frames"] == 100 and s["dropped_frames"] == 0 and s["live"] is False
-    assert set(s["latency_ms"]) == {"p50", "p95", "max"} and s["latency_ms"]["p50"] > 0
+    assert s["frames"] == 100 and s["dropped_frames"] == 0 and s["live"] is False and s["latency_ms"] is None
 
 
 def test_live_source_faster_than_the_pipeline_stays_current(clip, tracker):
@@ -69,7 +68,7 @@ def test_live_source_faster_than_the_pipeline_stays_current(clip, tracker):
     slow = SlowSink(0.1)
     with VideoSource(clip, realtime=2.0) as src:
         s = run(src, [slow], tracker, progress=False)
-    assert s["live"] is True
+    assert s["live"] is True and set(s["latency_ms"]) == {"p50", "p95", "max"}
     assert s["frames"] + s["dropped_frames"] == 100          # every frame is either processed or counted
     assert s["dropped_frames"] >= 50 and s["frames"] >= 8
     assert s["latency_ms"]["p95"] < 300, s["latency_ms"]

@@ -99,9 +99,9 @@ def _numbers(rows):
 
 
 @pytest.mark.parametrize("name", ["hamilton_two_faces_640x360", "obama_one_face_1280x720"])
-def test_golden_csv_of_the_shared_clips(name, tmp_path):
+def test_golden_csv_of_the_shared_clips(name, tmp_path, detector_model):
     video = shared_path(f"videos/{name}.mp4")
-    env = {**os.environ, "FACETRACK_DETECTOR_MODEL": str(shared_path("models/face_landmarker.task")),
+    env = {**os.environ, "FACETRACK_DETECTOR_MODEL": str(detector_model),
            "FACETRACK_HOME": str(tmp_path)}
     out = tmp_path / "o.csv"
     r = subprocess.run([sys.executable, "-m", "facetrack", "track", str(video), "--csv", str(out), "--quiet"],

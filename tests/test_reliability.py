@@ -16,13 +16,13 @@ import pytest
 
 from facetrack.video import VideoSource, probe_frames
 
-from conftest import ROOT, shared_path, synthetic_faces, write_csv_dataset
+from conftest import ROOT, synthetic_faces, write_csv_dataset
 from media import write_audio_only, write_video
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    task = shared_path("models/face_landmarker.task")
+def env(tmp_path_factory, detector_model):
+    task = detector_model
     home = tmp_path_factory.mktemp("home")
     return {**os.environ, "FACETRACK_DETECTOR_MODEL": str(task), "FACETRACK_HOME": str(home), "OMP_NUM_THREADS": "1"}
 

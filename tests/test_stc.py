@@ -11,7 +11,7 @@ from pipnet_model import SCHEMES, PIPNetModel
 from pipnet_model.losses import coarse_score_loss
 from pipnet_model.train import TrainConfig, step_loss
 
-from conftest import ROOT, shared_path, synthetic_faces, template_68, write_csv_dataset
+from conftest import ROOT, synthetic_faces, template_68, write_csv_dataset
 
 
 def test_coarse_targets_are_one_hot_at_the_coarse_cell():
@@ -45,12 +45,11 @@ def test_each_task_supervises_exactly_its_maps(task, trained):
         assert set(parts) == {task}
 
 
-def test_harvest_boxes_contain_the_faces(tmp_path):
+def test_harvest_boxes_contain_the_faces(tmp_path, detector_model, monkeypatch):
     pytest.importorskip("skimage")
-    import os
     from facetrack.harvest import harvest
     from facetrack.samples import ClipSpec, load_truth, make_clip
-    os.environ.setdefault("FACETRACK_DETECTOR_MODEL", str(shared_path("models/face_landmarker.task")))
+    monkeypatch.setenv("FACETRACK_DETECTOR_MODEL", str(detector_model))
     clip = make_clip(tmp_path / "clip.mp4", ClipSpec(seconds=3.0, second_face=False))
     res = harvest([str(clip)], tmp_path / "pool", every=3, progress=False)
     truth = load_truth(clip)

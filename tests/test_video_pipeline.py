@@ -16,8 +16,8 @@ from conftest import ROOT, shared_path
 
 
 @pytest.fixture(scope="module")
-def detector_env(tmp_path_factory):
-    task = shared_path("models/face_landmarker.task")
+def detector_env(tmp_path_factory, detector_model):
+    task = detector_model
     home = tmp_path_factory.mktemp("ft_home")
     mp = pytest.MonkeyPatch()
     mp.setenv("FACETRACK_DETECTOR_MODEL", str(task))
