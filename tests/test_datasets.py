@@ -58,6 +58,35 @@ def test_pts_reader_on_fixtures():
     _check_flip_consistent(ds)
 
 
+def test_pts_reader_on_generated_files(tmp_path):
+    """The 300-W layout written here (runs without ../shared): 1-based points, images found by stem, nested."""
+    import cv2
+    faces = synthetic_faces(2, seed=3)
+    (tmp_path / "sub").mkdir()
+    for k, (img, pts) in enumerate(faces):
+        folder = tmp_path / ("sub" if k else "")
+        cv2.imwrite(str(folder / f"f{k}.png"), img)
+        body = "\n".join(f"{x + 1:.6f} {y + 1:.6f}" for x, y in pts)
+        (folder / f"f{k}.pts").write_text(f"version: 1\nn_points:  68\n{{\n{body}\n}}\n")
+    ds = load_dataset(f"pts:{tmp_path}")
+    got = {r.image.stem: r.points for r in ds.records}
+    assert sorted(got) == ["f0", "f1"]
+    for k, (_, pts) in enumerate(faces):
+        np.testing.assert_allclose(got[f"f{k}"], pts, atol=1e-4)
+
+
+def test_wflw_reader_on_a_generated_line(tmp_path):
+    """WFLW's text layout (196 coordinates, 4 box values, 6 attribute flags, image path), runs without ../shared."""
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(10, 200, (98, 2))
+    line = " ".join(f"{v:.3f}" for v in pts.reshape(-1)) + " 5 6 210 220 0 1 0 0 0 1 12--Group/12_1.jpg"
+    f = tmp_path / "list.txt"
+    f.write_text(line + "\n")
+    ds = load_dataset(f"wflw:{f}", images="/imgs")
+    assert len(ds) == 1 and ds.scheme.num_points == 98 and str(ds.records[0].image) == "/imgs/12--Group/12_1.jpg"
+    np.testing.assert_allclose(ds.records[0].points, pts, atol=1e-3)
+
+
 def test_wflw_reader_on_fixture():
     ds = load_dataset(f"wflw:{shared_path('data/formats/wflw98/list_98pt_sample.txt')}", images="/imgs")
     assert len(ds) == 5 and ds.scheme.num_points == 98
