@@ -25,22 +25,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from facetrack.detectors import BoxAdapter  # noqa: E402
 from facetrack.detectors.opencv import HaarDetector  # noqa: E402
+from facetrack.evaluate import match  # noqa: E402
 from facetrack.landmarks import LandmarkPredictor  # noqa: E402
 from facetrack.peers import DlibLandmarker  # noqa: E402
 from pipnet_model.datasets import load_dataset, read_image  # noqa: E402
 from pipnet_model.inference import evaluate  # noqa: E402
 from pipnet_model.metrics import ced_plot, nme_per_face, summary  # noqa: E402
-
-
-def match(boxes: np.ndarray, gt: np.ndarray) -> np.ndarray | None:
-    c = np.array([(gt[:, 0].min() + gt[:, 0].max()) / 2, (gt[:, 1].min() + gt[:, 1].max()) / 2])
-    size = max(np.ptp(gt[:, 0]), np.ptp(gt[:, 1]))
-    best, bd = None, 0.3 * size
-    for b in boxes:
-        d = np.abs(np.array([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2]) - c).max()
-        if d < bd:
-            best, bd = b, d
-    return best
 
 
 def adapter_from(boxes_and_gts) -> BoxAdapter:
@@ -63,7 +53,6 @@ def main() -> int:
     ap.add_argument("--plot")
     a = ap.parse_args()
     ds = load_dataset(a.data)
-    gts = np.stack([r.points for r in ds.records])
     out: dict = {"data": a.data, "model": a.model, "faces": len(ds)}
 
     t = time.perf_counter()

@@ -39,10 +39,22 @@ def cmd_eval(a) -> int:
     from pipnet_model.metrics import ced_plot, summary
     ds = load_dataset(a.data, a.images)
     lp = LandmarkPredictor(a.model, a.device, backend=a.backend, precision=a.precision)
-    nmes, _ = evaluate(lp.model, ds, a.batch_size, predictor=lp.predictor)
-    s = summary(nmes, a.threshold)
-    s.update(model=str(a.model), data=a.data, median_nme=float(np.median(nmes)), backend=lp.backend,
-             precision=lp.precision)
+    if a.boxes == "detector":  # the product's own path: detector, box adapter, refine passes
+        from facetrack.detectors import create_detector
+        from facetrack.evaluate import evaluate_with_detector
+        det = create_detector(a.detector, model_path=a.detector_model, min_score=0.3)
+        try:
+            s, nmes = evaluate_with_detector(lp, det, ds, a.refine, a.threshold)
+        finally:
+            det.close()
+        s.update(boxes="detector", detector=a.detector, refine=a.refine)
+        nmes = nmes[np.isfinite(nmes)]
+    else:
+        nmes, _ = evaluate(lp.model, ds, a.batch_size, predictor=lp.predictor)
+        s = summary(nmes, a.threshold)
+        s.update(boxes="labels")
+    s.update(model=str(a.model), data=a.data, median_nme=float(np.median(nmes)) if len(nmes) else None,
+             backend=lp.backend, precision=lp.precision)
     if a.plot:
         ced_plot({Path(str(a.model)).stem if a.model != "default" else "facetrack default": nmes}, a.plot,
                  a.threshold, title=f"CED on {a.data}")
@@ -50,8 +62,11 @@ def cmd_eval(a) -> int:
     if a.json:
         print(json.dumps(s))
     else:
-        print(f"{lp.backend} {lp.precision}  faces {s['count']}  NME {s['nme'] * 100:.2f}%  FR@{a.threshold:g} {s['fr'] * 100:.2f}%  "
-              f"AUC@{a.threshold:g} {s['auc']:.4f}" + (f"  plot {a.plot}" if a.plot else ""))
+        miss = f"  missed {s['missed']}/{s['faces']} (FR with misses {s['fr_with_misses'] * 100:.2f}%)" \
+            if "missed" in s else ""
+        print(f"{lp.backend} {lp.precision}  {s['boxes']} boxes  faces {s['count']}  NME {s['nme'] * 100:.2f}%  "
+              f"FR@{a.threshold:g} {s['fr'] * 100:.2f}%  AUC@{a.threshold:g} {s['auc']:.4f}{miss}"
+              + (f"  plot {a.plot}" if a.plot else ""))
     return 0
 
 
@@ -357,6 +372,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--threshold", type=float, default=0.1)
     e.add_argument("--batch-size", type=int, default=32)
     e.add_argument("--device", default="auto")
+    e.add_argument("--boxes", default="labels", choices=["labels", "detector"],
+                   help="labels: crops from the labelled landmarks (the reference protocol); detector: the product's "
+                        "own path (detector, box adapter, --refine re-crops); missed faces reported apart")
+    _add_detector_args(e)
+    e.add_argument("--refine", type=int, default=2, help="re-crops on the landmarks with --boxes detector")
     _add_backend_args(e)
     e.set_defaults(fn=cmd_eval)
 
