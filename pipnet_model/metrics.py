@@ -37,6 +37,16 @@ def auc(nmes: np.ndarray, threshold: float = 0.1) -> float:
     return float(np.mean(np.clip(threshold - e, 0, None)) / threshold) if len(e) else float("nan")
 
 
+def nmf(pred: np.ndarray, gt: np.ndarray, scheme: Scheme) -> np.ndarray:
+    """Normalised mean flicker per frame transition (LDEQ, CVPR 2023), in percent: the RMS over points of the
+    frame-to-frame change of the error (pred - gt), over the normalising distance of the later frame, x100.
+    ``pred``/``gt``: (T, N, 2) of consecutive frames -> (T - 1,). A constant error has no flicker."""
+    pred, gt = np.asarray(pred, dtype=np.float64), np.asarray(gt, dtype=np.float64)
+    d = np.diff(pred - gt, axis=0)
+    rms = np.sqrt((d ** 2).sum(-1).mean(-1))
+    return 100 * rms / np.maximum(normalizers(gt[1:], scheme), 1e-9)
+
+
 def summary(nmes: np.ndarray, threshold: float = 0.1) -> dict:
     e = np.asarray(nmes, dtype=np.float64)
     return {"nme": float(e.mean()) if len(e) else float("nan"), "fr": failure_rate(e, threshold),

@@ -1,0 +1,217 @@
+"""Landmarks on moving video against ground truth: clips made from labelled stills, scored from any tool's CSV.
+
+    python benchmarks/video_truth.py make  --data csv:../shared/data/w300/test.csv --faces 12 --out out/vt
+    python benchmarks/video_truth.py score --truth out/vt/CLIP.truth.csv --pred CLIP.csv
+    python benchmarks/video_truth.py run   --data csv:../shared/data/w300/test.csv --faces 12 --out out/vt [--dlib]
+
+Clips: each labelled still face is placed on a 640 x 360 canvas and moved smoothly (translation up to 5% of the
+frame, rotation up to 7 degrees, zoom up to 6%), with Gaussian sensor noise (sigma 3) and H.264 at CRF 28; one clip
+with the face ~220 px wide and one ~90 px wide per still, 60 frames at 25 fps. The 68 true points of every frame
+are written beside the clip (``CLIP.truth.csv``: ``frame,x0,y0,...``).
+
+Scoring reads a CSV with ``frame`` and ``x0,y0,...,x67,y67`` columns (facetrack's CSV, or any tool's written that
+way) and needs neither facetrack nor the clip: per frame the predicted face nearest the true one (centres within
+half the face's size) is scored. ``cover``: frames with such a face; NME: mean error over the outer-eye-corner
+distance (36, 45); NMF: the RMS over points of the frame-to-frame change of the error, over that distance, x100
+(pipnet_model.metrics.nmf), over consecutive covered frames. ``run`` makes the clips, runs ``facetrack batch`` with
+the Kalman smoother and without smoothing (and dlib's HOG + 68-point predictor per frame with ``--dlib``), and
+prints one JSON object with every system's totals.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipnet_model.datasets import load_dataset, read_image  # noqa: E402
+from pipnet_model.metrics import nme_per_face, nmf  # noqa: E402
+from pipnet_model.schemes import SCHEMES  # noqa: E402
+
+W, H, FPS, FRAMES = 640, 360, 25, 60
+
+
+def frame_matrix(t: float, face_centre, base_scale: float, phase: np.ndarray) -> np.ndarray:
+    """2x3 matrix still -> frame at time t (seconds): smooth translation, rotation and zoom about the face."""
+    u = 2 * np.pi * t / (FRAMES / FPS)
+    tx, ty = 0.05 * W * np.sin(u + phase[0]), 0.05 * H * np.sin(0.7 * u + phase[1])
+    ang = np.deg2rad(7.0 * np.sin(0.8 * u + phase[2]))
+    s = base_scale * (1 + 0.06 * np.sin(1.3 * u + phase[3]))
+    c, sn = np.cos(ang) * s, np.sin(ang) * s
+    m = np.array([[c, -sn, 0.0], [sn, c, 0.0]])
+    m[:, 2] = np.array([W / 2 + tx, H / 2 + ty]) - m[:, :2] @ np.asarray(face_centre, dtype=np.float64)
+    return m
+
+
+def make_clip(image: np.ndarray, points: np.ndarray, face_px: float, out: Path, seed: int) -> Path:
+    """Write ``out`` (H.264, CRF 28) and ``out.truth.csv``; returns the clip path."""
+    import av
+    import cv2
+    rng = np.random.default_rng(seed)
+    phase = rng.uniform(0, 2 * np.pi, 4)
+    lo, hi = points.min(0), points.max(0)
+    base = face_px / max(hi[0] - lo[0], 1e-6)
+    centre = (lo + hi) / 2
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = []
+    with av.open(str(out), "w") as c:
+        st = c.add_stream("libx264", rate=FPS)
+        st.width, st.height, st.pix_fmt = W, H, "yuv420p"
+        st.options = {"crf": "28", "preset": "veryfast"}
+        for i in range(FRAMES):
+            m = frame_matrix(i / FPS, centre, base, phase)
+            img = cv2.warpAffine(image, m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+            img = np.clip(img + rng.normal(0, 3.0, img.shape), 0, 255).astype(np.uint8)
+            fr = av.VideoFrame.from_ndarray(img, format="bgr24")
+            fr.pts, fr.time_base = i, Fraction(1, FPS)
+            for p in st.encode(fr):
+                c.mux(p)
+            rows.append([i, *np.round(points @ m[:, :2].T + m[:, 2], 3).reshape(-1)])
+        for p in st.encode(None):
+            c.mux(p)
+    write_points(Path(str(out) + ".truth.csv"), rows, len(points))
+    return out
+
+
+def write_points(path: Path, rows, n: int) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["frame"] + [c for k in range(n) for c in (f"x{k}", f"y{k}")])
+        w.writerows(rows)
+
+
+def read_points(path: Path, n: int = 68) -> dict[int, list[np.ndarray]]:
+    """frame -> the faces' (n, 2) points in a CSV with frame and x0,y0,... columns (other columns ignored)."""
+    out: dict[int, list[np.ndarray]] = {}
+    with open(path, newline="") as f:
+        for r in csv.DictReader(f):
+            try:
+                p = np.array([[float(r[f"x{k}"]), float(r[f"y{k}"])] for k in range(n)])
+            except (KeyError, ValueError):
+                continue
+            out.setdefault(int(r["frame"]), []).append(p)
+    return out
+
+
+def score(pred_csv: Path, truth_csv: Path) -> dict:
+    """Cover, NME and NMF of one clip (see the module docstring). Per-frame values are kept for pooling."""
+    scheme = SCHEMES["68"]
+    truth = {k: v[0] for k, v in read_points(truth_csv).items()}
+    pred = read_points(pred_csv) if pred_csv.exists() else {}
+    frames = sorted(truth)
+    got: dict[int, np.ndarray] = {}
+    for i in frames:
+        g = truth[i]
+        size = np.ptp(g, 0).max()
+        cands = [p for p in pred.get(i, []) if np.abs(p.mean(0) - g.mean(0)).max() < 0.5 * size]
+        if cands:
+            got[i] = min(cands, key=lambda p: np.abs(p.mean(0) - g.mean(0)).max())
+    nmes = [float(nme_per_face(got[i][None], truth[i][None], scheme)[0]) for i in frames if i in got]
+    flick = []
+    for a, b in zip(frames, frames[1:]):
+        if a in got and b in got:
+            flick.append(float(nmf(np.stack([got[a], got[b]]), np.stack([truth[a], truth[b]]), scheme)[0]))
+    return {"frames": len(frames), "covered": len(got), "cover": len(got) / max(len(frames), 1),
+            "nme": float(np.mean(nmes)) if nmes else float("nan"), "nmf": float(np.mean(flick)) if flick else float("nan"),
+            "_nmes": nmes, "_nmf": flick}
+
+
+def pool(clips: list[dict]) -> dict:
+    nmes = [v for c in clips for v in c["_nmes"]]
+    fl = [v for c in clips for v in c["_nmf"]]
+    frames = sum(c["frames"] for c in clips)
+    return {"clips": len(clips), "frames": frames, "cover": sum(c["covered"] for c in clips) / max(frames, 1),
+            "nme_pct": round(100 * float(np.mean(nmes)), 3) if nmes else None,
+            "nmf": round(float(np.mean(fl)), 3) if fl else None}
+
+
+def make_all(specs: list[str], faces: int, out: Path, sizes=(220, 90)) -> list[Path]:
+    clips = []
+    for spec in specs:
+        ds = load_dataset(spec)
+        rng = np.random.default_rng(0)
+        name = Path(spec.split(":", 1)[-1]).parent.name
+        for k in sorted(rng.choice(len(ds), min(faces, len(ds)), replace=False)):
+            r = ds.records[k]
+            for px in sizes:
+                clips.append(make_clip(read_image(r), r.points, px, out / f"{name}_{k:03d}_{px}.mp4", seed=int(k) * 7 + px))
+    return clips
+
+
+def run_dlib(clip: Path, out_csv: Path) -> None:
+    import av
+    from facetrack.peers import DlibLandmarker
+    dl = DlibLandmarker()
+    rows = []
+    with av.open(str(clip)) as c:
+        for i, fr in enumerate(c.decode(video=0)):
+            img = fr.to_ndarray(format="bgr24")
+            boxes = dl.detect(img)
+            if len(boxes):
+                for lm in dl.landmarks(img, boxes):
+                    rows.append([i, *np.round(lm, 3).reshape(-1)])
+    write_points(out_csv, rows, 68)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("cmd", choices=["make", "score", "run"])
+    ap.add_argument("--data", action="append", default=[])
+    ap.add_argument("--faces", type=int, default=12, help="still faces per dataset (two clips each)")
+    ap.add_argument("--out", default="out/video_truth")
+    ap.add_argument("--truth")
+    ap.add_argument("--pred")
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--dlib", action="store_true", help="also dlib per frame (pip install 'facetrack[peers]')")
+    ap.add_argument("--extra", default="", help="extra arguments for facetrack track, e.g. '--detect-every 1'")
+    a = ap.parse_args()
+    if a.cmd == "score":
+        s = score(Path(a.pred), Path(a.truth))
+        print(json.dumps({k: v for k, v in s.items() if not k.startswith("_")}))
+        return 0
+    out = Path(a.out)
+    clips = make_all(a.data, a.faces, out)
+    if a.cmd == "make":
+        print(json.dumps({"clips": [str(c) for c in clips]}))
+        return 0
+    systems = {"facetrack_kalman": ["--smoother", "kalman"], "facetrack_no_smoothing": ["--smoother", "none"]}
+    res: dict = {"data": a.data, "model": a.model, "clips": len(clips), "extra": a.extra, "systems": {}}
+    for name, args in systems.items():
+        t0 = time.time()
+        res_dir = out / name  # one `facetrack batch` over the clips: the model loads once
+        r = subprocess.run([sys.executable, "-m", "facetrack", "batch", *map(str, clips), "--out", str(res_dir), "--csv",
+                            "--workers", "1", "--quiet", "--model", a.model, *args, *a.extra.split()],
+                           capture_output=True, text=True, cwd=ROOT, env=os.environ)
+        if r.returncode:
+            raise SystemExit(r.stderr[-800:])
+        per = [{"clip": c.name, **score(res_dir / f"{c.stem}.csv", Path(str(c) + ".truth.csv"))} for c in clips]
+        res["systems"][name] = {**pool(per), "seconds": round(time.time() - t0, 1),
+                                "by_size": {px: pool([q for q in per if q["clip"].endswith(f"_{px}.mp4")])
+                                            for px in (220, 90)}}
+        print(name, res["systems"][name], file=sys.stderr, flush=True)
+    if a.dlib:
+        per, t0 = [], time.time()
+        for c in clips:
+            p = out / f"{c.stem}.dlib.csv"
+            run_dlib(c, p)
+            per.append({"clip": c.name, **score(p, Path(str(c) + ".truth.csv"))})
+        res["systems"]["dlib_hog_68"] = {**pool(per), "seconds": round(time.time() - t0, 1),
+                                         "by_size": {px: pool([q for q in per if q["clip"].endswith(f"_{px}.mp4")])
+                                                     for px in (220, 90)}}
+        print("dlib", res["systems"]["dlib_hog_68"], file=sys.stderr, flush=True)
+    print(json.dumps(res, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,55 @@
+"""The video ground-truth benchmark's parts: clips whose truth follows their motion, and the flicker metric."""
+import sys
+
+import av
+import numpy as np
+import pytest
+
+from pipnet_model.metrics import nmf
+from pipnet_model.schemes import SCHEMES
+
+from conftest import ROOT, synthetic_faces, template_68
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import video_truth  # noqa: E402
+
+
+def test_nmf_of_constant_and_alternating_errors():
+    gt = np.stack([template_68() * 200 + 50 + [3 * t, -t] for t in range(6)])  # a moving face
+    iod = np.linalg.norm(gt[:, 36] - gt[:, 45], axis=1)
+    np.testing.assert_allclose(nmf(gt + [4.0, -2.0], gt, SCHEMES["68"]), 0, atol=1e-12)
+    d = 1.5
+    alt = gt + np.array([[d if t % 2 else -d, 0.0] for t in range(6)])[:, None, :]
+    np.testing.assert_allclose(nmf(alt, gt, SCHEMES["68"]), 100 * 2 * d / iod[1:])
+
+
+def test_clip_truth_follows_the_motion(tmp_path):
+    img, pts = synthetic_faces(1, size=320, seed=3)[0]  # a bright dot on every landmark
+    clip = video_truth.make_clip(img, pts.astype(np.float64), 150, tmp_path / "c.mp4", seed=1)
+    truth = video_truth.read_points(tmp_path / "c.mp4.truth.csv")
+    with av.open(str(clip)) as c:
+        frames = [f.to_ndarray(format="bgr24") for f in c.decode(video=0)]
+    assert len(frames) == len(truth) == video_truth.FRAMES
+    moved = np.abs(truth[30][0] - truth[0][0]).max()
+    assert moved > 5  # the face really moves
+    for i in (0, 30, 59):
+        g = frames[i].astype(np.float64).sum(-1)
+        for k in (8, 30, 36, 45):  # chin, nose, eye corners
+            x, y = truth[i][0][k]
+            x0, y0 = int(round(x)) - 4, int(round(y)) - 4
+            win = g[y0:y0 + 9, x0:x0 + 9]
+            w = np.clip(win - np.median(g), 0, None)
+            cy, cx = np.array(np.nonzero(w > 0.5 * w.max())).mean(1)
+            assert abs(x0 + cx - x) < 1.5 and abs(y0 + cy - y) < 1.5, (i, k)
+
+
+def test_score_reads_any_csv_with_frame_and_points(tmp_path):
+    pts = template_68() * 100 + 50
+    truth = [[i, *(pts + [i, 0]).reshape(-1)] for i in range(5)]
+    video_truth.write_points(tmp_path / "t.csv", truth, 68)
+    pred = [[i, *(pts + [i + 0.5, 0]).reshape(-1)] for i in range(5) if i != 2]
+    video_truth.write_points(tmp_path / "p.csv", pred, 68)
+    s = video_truth.score(tmp_path / "p.csv", tmp_path / "t.csv")
+    iod = np.linalg.norm(pts[36] - pts[45])
+    assert s["covered"] == 4 and s["cover"] == pytest.approx(0.8)
+    assert s["nme"] == pytest.approx(0.5 / iod) and s["nmf"] == pytest.approx(0.0, abs=1e-9)
