@@ -2,7 +2,8 @@
 
     python benchmarks/video_truth.py make  --data csv:../shared/data/w300/test.csv --faces 12 --out out/vt
     python benchmarks/video_truth.py score --truth out/vt/CLIP.truth.csv --pred CLIP.csv
-    python benchmarks/video_truth.py run   --data csv:../shared/data/w300/test.csv --faces 12 --out out/vt [--dlib]
+    python benchmarks/video_truth.py run   --data csv:../shared/data/w300/test.csv --faces 12 --out out/vt \
+        [--systems facetrack_kalman,facetrack_no_smoothing,dlib_hog_68]
 
 Clips: each labelled still face is placed on a 640 x 360 canvas and moved smoothly (translation up to 5% of the
 frame, rotation up to 7 degrees, zoom up to 6%), with Gaussian sensor noise (sigma 3) and H.264 at CRF 28; one clip
@@ -14,8 +15,8 @@ way) and needs neither facetrack nor the clip: per frame the predicted face near
 half the face's size) is scored. ``cover``: frames with such a face; NME: mean error over the outer-eye-corner
 distance (36, 45); NMF: the RMS over points of the frame-to-frame change of the error, over that distance, x100
 (pipnet_model.metrics.nmf), over consecutive covered frames. ``run`` makes the clips, runs ``facetrack batch`` with
-the Kalman smoother and without smoothing (and dlib's HOG + 68-point predictor per frame with ``--dlib``), and
-prints one JSON object with every system's totals.
+the Kalman smoother and without smoothing, and dlib's HOG + 68-point predictor per frame, and prints one JSON
+object with every system's totals (overall and by face size).
 """
 from __future__ import annotations
 
@@ -172,7 +173,9 @@ def main() -> int:
     ap.add_argument("--truth")
     ap.add_argument("--pred")
     ap.add_argument("--model", default="default")
-    ap.add_argument("--dlib", action="store_true", help="also dlib per frame (pip install 'facetrack[peers]')")
+    ap.add_argument("--systems", default="facetrack_kalman,facetrack_no_smoothing",
+                    help="comma-separated: facetrack_kalman, facetrack_no_smoothing, dlib_hog_68 (needs "
+                         "pip install 'facetrack[peers]')")
     ap.add_argument("--extra", default="", help="extra arguments for facetrack track, e.g. '--detect-every 1'")
     a = ap.parse_args()
     if a.cmd == "score":
@@ -184,7 +187,9 @@ def main() -> int:
     if a.cmd == "make":
         print(json.dumps({"clips": [str(c) for c in clips]}))
         return 0
-    systems = {"facetrack_kalman": ["--smoother", "kalman"], "facetrack_no_smoothing": ["--smoother", "none"]}
+    wanted = a.systems.split(",")
+    systems = {k: v for k, v in (("facetrack_kalman", ["--smoother", "kalman"]),
+                                 ("facetrack_no_smoothing", ["--smoother", "none"])) if k in wanted}
     res: dict = {"data": a.data, "model": a.model, "clips": len(clips), "extra": a.extra, "systems": {}}
     for name, args in systems.items():
         t0 = time.time()
@@ -199,7 +204,7 @@ def main() -> int:
                                 "by_size": {px: pool([q for q in per if q["clip"].endswith(f"_{px}.mp4")])
                                             for px in (220, 90)}}
         print(name, res["systems"][name], file=sys.stderr, flush=True)
-    if a.dlib:
+    if "dlib_hog_68" in wanted:
         per, t0 = [], time.time()
         for c in clips:
             p = out / f"{c.stem}.dlib.csv"
@@ -208,7 +213,7 @@ def main() -> int:
         res["systems"]["dlib_hog_68"] = {**pool(per), "seconds": round(time.time() - t0, 1),
                                          "by_size": {px: pool([q for q in per if q["clip"].endswith(f"_{px}.mp4")])
                                                      for px in (220, 90)}}
-        print("dlib", res["systems"]["dlib_hog_68"], file=sys.stderr, flush=True)
+        print("dlib_hog_68", res["systems"]["dlib_hog_68"], file=sys.stderr, flush=True)
     print(json.dumps(res, indent=1))
     return 0
 
