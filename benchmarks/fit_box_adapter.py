@@ -6,7 +6,7 @@ convention of the PIPNet crops: medians over labelled faces, each matched to the
 
 Prints one JSON object: the fit per dataset and over all of them, with the share of faces found. With
 ``--eval SPEC`` it also measures, on that held-out set, the NME of ``--model`` from the detector's boxes adapted by
-the current and by the fitted adapter, straight (refine 0) and after two re-crops on the landmarks (refine 2, what
+the current and by the fitted adapter, straight (refine 0) and after 1-3 re-crops on the landmarks (refine 2 is what
 ``predict`` and a new track do).
 """
 from __future__ import annotations
@@ -60,14 +60,14 @@ def main() -> int:
         ds = load_dataset(a.eval)
         preds = {k: LandmarkPredictor(a.model, "cpu", box_adapter=ad, backend="torch")
                  for k, ad in (("current", det.box_adapter), ("fitted", fit))}
-        errs: dict[str, list] = {f"{k}_refine{r}": [] for k in preds for r in (0, 2)}
+        errs: dict[str, list] = {f"{k}_refine{r}": [] for k in preds for r in (0, 1, 2, 3)}
         for r in ds.records:
             img = read_image(r)
             b = match(np.array([d.box for d in det.detect(img)]).reshape(-1, 4), r.points)
             if b is None:
                 continue
             for k, p in preds.items():
-                for ref in (0, 2):
+                for ref in (0, 1, 2, 3):
                     lm, _ = p.predict(img, b[None], refine=ref)
                     errs[f"{k}_refine{ref}"].append(nme_per_face(lm, r.points[None], ds.scheme)[0])
         out["eval"] = {"data": a.eval, "model": a.model, "faces": len(ds),

@@ -120,7 +120,10 @@ def cmd_export(a) -> int:
 def cmd_quantize(a) -> int:
     from facetrack.quantize import quantize
     from pipnet_model.datasets import load_dataset
-    out = quantize(a.model, load_dataset(a.data, a.images), a.out, samples=a.samples, seed=a.seed)
+    ds = load_dataset(a.data[0], a.images)
+    for spec in a.data[1:]:
+        ds = ds + load_dataset(spec, a.images)
+    out = quantize(a.model, ds, a.out, samples=a.samples, seed=a.seed)
     print(f"wrote {out} and {out.with_suffix('.bin')}")
     return 0
 
@@ -401,7 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     q = sub.add_parser("quantize", help="int8 copy of a model for the OpenVINO backend (calibrated on a dataset)")
     q.add_argument("--model", default="default", help="model file (the int8 copy is written beside it)")
-    q.add_argument("--data", required=True, help="labelled dataset for calibration (same spec as eval)")
+    q.add_argument("--data", required=True, action="append",
+                   help="labelled dataset for calibration (same spec as eval; repeat to mix several)")
     q.add_argument("--images")
     q.add_argument("--out", help="output .xml (default: MODEL.int8.xml beside the model, where it is found)")
     q.add_argument("--samples", type=int, default=300, help="calibration crops")

@@ -88,6 +88,8 @@ class FaceTracker:
             setattr(o, k, v)
         if isinstance(detector, str):
             o.detector, detector = detector, None
+        elif detector is not None:
+            o.detector = getattr(detector, "name", type(detector).__name__)
         if o.detect_every < 1:
             raise FacetrackError("detect_every must be at least 1")
         if o.max_faces < 1:
