@@ -139,6 +139,18 @@ def read_int8(model: PIPNetModel, model_path: str | Path | None):
     return om, str(f)
 
 
+def _use_compile_cache(core) -> None:
+    """OpenVINO keeps compiled models in the facetrack cache folder (``ov_cache``): a second run loads them
+    instead of compiling again. Optional: a read-only or missing home only costs the compilation."""
+    from .assets import cache_dir
+    try:
+        d = cache_dir() / "ov_cache"
+        d.mkdir(parents=True, exist_ok=True)
+        core.set_property({"CACHE_DIR": str(d)})
+    except Exception:  # noqa: BLE001 - caching is an optimisation, never a reason to fail
+        pass
+
+
 class OpenVINORunner:
     name = "openvino"
 
@@ -147,6 +159,7 @@ class OpenVINORunner:
         """``int8_model``: the quantized ov.Model (from :func:`read_int8`) when ``precision`` is int8."""
         import openvino as ov
         core = ov.Core()
+        _use_compile_cache(core)
         cfg = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads or torch.get_num_threads()}
         if precision == "int8":
             om = int8_model

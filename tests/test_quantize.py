@@ -95,3 +95,15 @@ def test_bench_landmarks_reports_each_backend_and_precision():
     for r in res["rows"]:
         assert r["achieved_gflops"] == pytest.approx(r["faces_per_s"] * g, rel=0.02, abs=0.1)
     assert res["compute_floor_faces_per_s"] == pytest.approx(res["measured_peak_gflops"] / g, rel=0.02)
+
+
+def test_openvino_compiles_once_then_loads_from_the_cache(tmp_path, monkeypatch):
+    """The compiled model is kept in the facetrack cache folder: a second predictor loads it (no compilation)."""
+    _need_openvino()
+    from facetrack import LandmarkPredictor
+    monkeypatch.setenv("FACETRACK_HOME", str(tmp_path))
+    first = LandmarkPredictor("default", "cpu", backend="openvino")
+    assert first.predictor.runner.compiled.get_property("LOADED_FROM_CACHE") is False
+    assert list((tmp_path / "ov_cache").glob("*.blob"))
+    second = LandmarkPredictor("default", "cpu", backend="openvino")
+    assert second.predictor.runner.compiled.get_property("LOADED_FROM_CACHE") is True
