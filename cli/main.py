@@ -150,8 +150,8 @@ def _track_options(a):
 def _sinks(a) -> list:
     """The outputs named on the command line, as sinks (each checks its path now, before any work)."""
     from facetrack.sinks import make_sink
-    return [make_sink(kind, path) for kind, path in (("csv", a.csv), ("jsonl", a.jsonl), ("video", a.out_video))
-            if path]
+    return [make_sink(kind, path) for kind, path in (("csv", a.csv), ("jsonl", a.jsonl), ("parquet", a.parquet),
+                                                     ("video", a.out_video)) if path]
 
 
 @contextlib.contextmanager
@@ -180,8 +180,9 @@ def _finish(res: dict, got: dict) -> int:
 
 
 def cmd_track(a) -> int:
-    if not (a.out_video or a.csv or a.jsonl):
-        print("facetrack: note: no --out-video, --csv or --jsonl given; only the summary is printed", file=sys.stderr)
+    if not (a.out_video or a.csv or a.jsonl or a.parquet):
+        print("facetrack: note: no --out-video, --csv, --jsonl or --parquet given; only the summary is printed",
+              file=sys.stderr)
     sinks = _sinks(a)
     with _stop_on_signals() as (stop, got):
         if a.realtime is not None or a.no_drop:  # the file played as a live source
@@ -254,7 +255,8 @@ def cmd_bench(a) -> int:
 
 def cmd_batch(a) -> int:
     from facetrack.batch import BatchOptions, run_batch
-    outputs = tuple(k for k, on in (("csv", a.csv), ("jsonl", a.jsonl), ("video", a.video)) if on) or ("csv",)
+    outputs = tuple(k for k, on in (("csv", a.csv), ("jsonl", a.jsonl), ("parquet", a.parquet_out), ("video", a.video))
+                    if on) or ("csv",)
     o = BatchOptions(out=a.out, outputs=outputs, workers=a.workers, ray=a.ray,
                      resume=a.resume, retry_partial=a.retry_partial, chunk_seconds=a.chunk_seconds,
                      track=_track_options(a))
@@ -294,6 +296,7 @@ def _add_track_args(t: argparse.ArgumentParser) -> None:
     t.add_argument("--out-video", help="annotated H.264 video (audio copied)")
     t.add_argument("--csv", help="one row per face per frame")
     t.add_argument("--jsonl", help="one JSON object per face per frame")
+    t.add_argument("--parquet", help="one typed row per face per frame (needs facetrack[parquet])")
     t.add_argument("--max-frames", type=int)
     _add_model_args(t)
 
@@ -466,6 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(ba)
     ba.add_argument("--csv", action="store_true", help="CSV per input (the default when no output is chosen)")
     ba.add_argument("--jsonl", action="store_true", help="JSON Lines per input")
+    ba.add_argument("--parquet", dest="parquet_out", action="store_true", help="Parquet per input (facetrack[parquet])")
     ba.set_defaults(fn=cmd_batch)
 
     h = sub.add_parser("harvest", help="save unlabelled face crops from videos into a pool for self-training")

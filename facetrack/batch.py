@@ -302,6 +302,17 @@ def merge_chunks(rel: str, n_chunks: int, o: BatchOptions) -> dict:
                     d["track_id"] = mapping[k][str(d["track_id"])]
                     f.write(json.dumps(d) + "\n")
         os.replace(tmp, finals["jsonl"])
+    if "parquet" in finals:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        tables = []
+        for k in range(n_chunks):
+            t = pq.read_table(_part(finals["parquet"], f".chunk{k}"))
+            ids = pa.array([mapping[k][str(v)] for v in t.column("track_id").to_pylist()], pa.int64())
+            tables.append(t.set_column(t.schema.get_field_index("track_id"), "track_id", ids))
+        tmp = _part(finals["parquet"])
+        pq.write_table(pa.concat_tables(tables), tmp)
+        os.replace(tmp, finals["parquet"])
     for k in range(n_chunks):
         for p in finals.values():
             _part(p, f".chunk{k}").unlink(missing_ok=True)

@@ -43,6 +43,7 @@ class TrackOptions:
     max_age: int = 10
     min_landmark_score: float = 0.2  # mean PIPNet peak score below which a crop is taken as not a face
     refine_new: int = 2              # extra re-crops on the landmarks of a track's first frame (3 passes in all)
+    openness: bool = True            # eye/mouth openness and blinks (68-point models; facetrack.pose)
 
 
 def landmark_box(lm: np.ndarray) -> np.ndarray:
@@ -100,6 +101,10 @@ class FaceTracker:
         self.detector = detector if detector is not None else create_detector(
             o.detector, model_path=o.detector_model, min_score=min(o.min_match_score, o.min_det_score))
         self.analysers = list(analysers)
+        if o.openness and self.predictor.num_points == 68 and not any(
+                type(a).__name__ == "OpennessAnalyser" for a in self.analysers):
+            from .pose import OpennessAnalyser
+            self.analysers.append(OpennessAnalyser())
         # the first inference of each engine pays its lazy set-up (~0.1 s): pay it here, not on frame 1
         if predictor is None:
             self.predictor.warmup()
@@ -114,6 +119,9 @@ class FaceTracker:
         o = self.o
         self.tracker = Tracker(o.iou_threshold, o.min_hits, o.max_age, o.max_faces)
         self.smoother = create_smoother(o.smoother)
+        for a in self.analysers:  # per-track state of the analysers starts afresh too
+            if hasattr(a, "reset"):
+                a.reset()
         self.schedule = DetectSchedule(o.detect_every)
         self.index = self.start_index = start_index
         self.processed = 0  # frames updated since the reset (the detection cadence counts these)
@@ -144,7 +152,7 @@ class FaceTracker:
         there are none), numbered as the frame after the last."""
         self.tracker.begin_frame(self.index)
         for t in self.tracker.end_all():
-            self.smoother.drop(t.track_id)
+            self._forget(t.track_id)
         ev = self.tracker.pop_events()
         return FrameResult(self.index, float("nan"), [], events=ev) if ev else None
 
@@ -191,8 +199,22 @@ class FaceTracker:
             bad |= not good
         self.schedule.need = bad
         for t in tr.prune() + tr.suppress_duplicates():
-            self.smoother.drop(t.track_id)
+            self._forget(t.track_id)
         self.timings["track"] += time.perf_counter() - t0
+
+    def _forget(self, track_id: int) -> None:
+        self.smoother.drop(track_id)
+        for a in self.analysers:
+            if hasattr(a, "drop"):
+                a.drop(track_id)
+
+    def summary(self) -> dict:
+        """What the analysers report over the run (e.g. blinks per track)."""
+        out: dict = {}
+        for a in self.analysers:
+            if hasattr(a, "summary"):
+                out.update(a.summary())
+        return out
 
     def _faces(self, frame: np.ndarray, time_s: float) -> list[Face]:
         """The faces to report: tracks with landmarks this frame, confirmed (or in the video's first frames),
@@ -329,5 +351,5 @@ def run(source, sinks: Iterable = (), tracker: FaceTracker | TrackOptions | None
             "truncated": bool(getattr(src, "truncation", None)),
             "expected_frames": (getattr(src, "truncation", None) or {}).get("expected_frames"),
             "stage_seconds": {k: round(v, 3) for k, v in (ft.timings.items() if ft else ())},
-            "interrupted": stats["interrupted"],
+            "interrupted": stats["interrupted"], **(ft.summary() if ft else {}),
             "outputs": {s.kind: str(s.path) for s in sinks if getattr(s, "path", None) is not None}}

@@ -32,12 +32,17 @@ class Detection:
 
 @dataclass
 class Face:
-    """One face in one frame: track id (-1 when untracked), box, landmarks (N, 2) and per-point scores (N,)."""
+    """One face in one frame: track id (-1 when untracked), box, landmarks (N, 2) and per-point scores (N,);
+    eye and mouth openness (aspect ratios, NaN until an analyser sets them) and a blink flag (None: not judged)."""
     box: np.ndarray
     landmarks: np.ndarray
     scores: np.ndarray
     track_id: int = -1
     det_score: float = float("nan")
+    eye_open_left: float = float("nan")
+    eye_open_right: float = float("nan")
+    mouth_open: float = float("nan")
+    blink: bool | None = None
 
     def __post_init__(self) -> None:
         self.box = np.asarray(self.box, dtype=np.float64).reshape(-1)
@@ -55,8 +60,9 @@ class Face:
 
     def record(self, point_scores: bool = False) -> dict[str, int | float | None]:
         """The face as one flat dict of typed columns, in output order: ``track_id, det_score, box_x, box_y,
-        box_w, box_h, x0, y0, ..., lm_score`` (pixels rounded to 0.01, scores to 1e-4; a missing value is
-        None), then ``s0 ... s{N-1}`` (per-point scores) with ``point_scores``."""
+        box_w, box_h, x0, y0, ..., lm_score, eye_open_left, eye_open_right, mouth_open, blink`` (pixels rounded
+        to 0.01, scores and ratios to 1e-4, blink 0/1; a missing value is None), then ``s0 ... s{N-1}``
+        (per-point scores) with ``point_scores``."""
         x0, y0, x1, y1 = (float(v) for v in self.box)
         r: dict[str, int | float | None] = {
             "track_id": int(self.track_id), "det_score": _num(self.det_score, 4),
@@ -64,6 +70,9 @@ class Face:
         for k, (x, y) in enumerate(self.landmarks.tolist()):
             r[f"x{k}"], r[f"y{k}"] = _num(x, 2), _num(y, 2)
         r["lm_score"] = _num(float(np.mean(self.scores)) if len(self.scores) else float("nan"), 4)
+        r["eye_open_left"], r["eye_open_right"] = _num(self.eye_open_left, 4), _num(self.eye_open_right, 4)
+        r["mouth_open"] = _num(self.mouth_open, 4)
+        r["blink"] = None if self.blink is None else int(bool(self.blink))
         if point_scores:
             for k, s in enumerate(self.scores.tolist()):
                 r[f"s{k}"] = _num(s, 3)

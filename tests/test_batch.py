@@ -132,6 +132,7 @@ def test_chunked_long_clip_matches_unchunked(tmp_path, mode):
     boxes = Path(str(clip) + ".json")
     whole = run_batch([str(clip)], opts(tmp_path / "whole", boxes, workers=1), progress=False)
     chunked = run_batch([str(clip)], opts(tmp_path / "chunked", boxes, workers=2, chunk_seconds=2.0,
+                                          outputs=("csv", "parquet"),
                                           ray="local" if mode == "ray" else None), progress=False)
     assert whole["done"] == chunked["done"] == 1
     m = manifest(tmp_path / "chunked")["long"]
@@ -140,3 +141,6 @@ def test_chunked_long_clip_matches_unchunked(tmp_path, mode):
     assert len(a) == len(b) == 200
     assert [int(r["frame"]) for r in b] == list(range(200))
     assert len({r["track_id"] for r in b}) == 1  # stitched across the three borders, no collision
+    import pyarrow.parquet as pq
+    t = pq.read_table(tmp_path / "chunked" / "long.parquet").to_pylist()
+    assert [(q["frame"], str(q["track_id"])) for q in t] == [(int(r["frame"]), r["track_id"]) for r in b]
