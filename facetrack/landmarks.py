@@ -31,7 +31,8 @@ class LandmarkPredictor:
 
     ``boxes`` are (x0, y0, x1, y1) face boxes in frame pixels, in the model's box convention (the box of
     the landmarks); ``box_adapter`` maps another convention onto it (a detector's ``box_adapter``, for boxes
-    straight from that detector). Boxes may extend past the frame (the crop is padded). Frames are H x W x 3 uint8 in ``color`` order ("BGR", as OpenCV and PyAV's bgr24, or "RGB").
+    straight from that detector). Boxes may extend past the frame (the crop is padded). Frames are H x W x 3
+    uint8 in ``color`` order ("BGR", as OpenCV and PyAV's bgr24, or "RGB").
     """
 
     def __init__(self, model: str | Path | PIPNetModel = "default", device: str = "auto",

@@ -78,5 +78,5 @@ class LatencyStats:
         if not self.values:
             return None
         v = np.frombuffer(self.values, dtype=np.float64)
-        return {"p50": round(float(np.percentile(v, 50)) * 1000, 1), "p95": round(float(np.percentile(v, 95)) * 1000, 1),
-                "max": round(float(v.max()) * 1000, 1)}
+        ms = [float(np.percentile(v, 50)), float(np.percentile(v, 95)), float(v.max())]
+        return {k: round(x * 1000, 1) for k, x in zip(("p50", "p95", "max"), ms)}

@@ -2,7 +2,8 @@
 
 Sources decode in a background thread: files into a bounded queue (nothing dropped), live sources through the
 one-slot hand-over of live.py (the newest frame wins; superseded frames are dropped and counted). Frames come
-out as 8-bit BGR whatever the pixel format (gray, yuv444, 10-bit), upright (rotation metadata applied), with times from packet timestamps.
+out as 8-bit BGR whatever the pixel format (gray, yuv444, 10-bit), upright (rotation metadata applied), with
+times from packet timestamps.
 """
 from __future__ import annotations
 
