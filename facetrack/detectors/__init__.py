@@ -101,6 +101,11 @@ def _opencv(model_path=None, min_score=0.5):
     return HaarDetector()
 
 
+def _retinaface(model_path=None, min_score=0.5):
+    from .retinaface import RetinaFaceDetector
+    return RetinaFaceDetector(model_path=model_path, min_score=max(min_score, 0.3))
+
+
 def _truth(model_path=None, min_score=0.5):
     from .truth import TruthDetector
     return TruthDetector(model_path)
@@ -108,5 +113,6 @@ def _truth(model_path=None, min_score=0.5):
 
 register("mediapipe", _mediapipe, "MediaPipe BlazeFace short range (model fetched with pip, cached)")
 register("opencv", _opencv, "OpenCV Haar cascade (ships with OpenCV; a fallback)")
+register("retinaface", _retinaface, "RetinaFace MobileNet-0.25: far and small faces (model fetched with pip, cached)")
 register("truth", _truth, "boxes from a clip's known path (the sample clip's .json): tests and benchmarks",
          user_facing=True)

@@ -1,0 +1,52 @@
+"""The long-range detector: its decoding on known outputs, and the real model (fetched with pip like the product
+does, or from the cache) on a real photograph."""
+import numpy as np
+import pytest
+
+from facetrack.detectors.retinaface import anchors, decode
+
+
+def test_anchors_cover_three_strides_in_the_models_order():
+    a = anchors(64, 48)
+    assert len(a) == 8 * 6 * 2 + 4 * 3 * 2 + 2 * 2 * 2
+    assert np.allclose(a[0], [4 / 64, 4 / 48, 16 / 64, 16 / 48]) and np.allclose(a[1, 2:], [32 / 64, 32 / 48])
+    assert np.allclose(a[-1], [48 / 64, 48 / 48, 512 / 64, 512 / 48])
+
+
+def test_decode_turns_an_anchor_with_zero_offsets_into_its_box():
+    w, h = 64, 48
+    n = len(anchors(w, h))
+    loc, conf = np.zeros((n, 4), np.float32), np.tile([[1.0, 0.0]], (n, 1)).astype(np.float32)
+    k = 8 * 6 * 2 + 5  # the second size of a stride-16 cell
+    conf[k] = [0.05, 0.95]
+    j = 0  # a 16 px anchor in the top-left corner, apart from the first box
+    loc[j] = [1.0, -1.0, 0.5, 0.0]
+    conf[j] = [0.1, 0.9]
+    boxes, scores = decode(loc, conf, w, h, min_score=0.5)
+    a = anchors(w, h)[k] * [w, h, w, h]
+    assert np.allclose(boxes[0], [a[0] - a[2] / 2, a[1] - a[3] / 2, a[0] + a[2] / 2, a[1] + a[3] / 2])
+    assert np.allclose(scores, [0.95, 0.9])
+    b = anchors(w, h)[j] * [w, h, w, h]  # moved by 0.1 x size, grown by exp(0.1)
+    cx, cy, bw = b[0] + 0.1 * b[2], b[1] - 0.1 * b[3], b[2] * np.exp(0.1)
+    assert np.allclose([(boxes[1][0] + boxes[1][2]) / 2, (boxes[1][1] + boxes[1][3]) / 2, boxes[1][2] - boxes[1][0]],
+                       [cx, cy, bw])
+
+
+def test_real_model_finds_the_astronaut(tmp_path):
+    pytest.importorskip("skimage")
+    from facetrack.detectors import create_detector
+    from facetrack.errors import FacetrackError
+    from facetrack.samples import FACE_BOX_IN_PATCH, PATCH_BOX, astronaut_bgr
+    try:
+        det = create_detector("retinaface")
+    except FacetrackError as e:
+        pytest.skip(f"RetinaFace model not obtainable here: {e}")
+    img = astronaut_bgr()
+    dets = det.detect(img)
+    face = np.array(FACE_BOX_IN_PATCH) + np.array(PATCH_BOX[:2] * 2)
+    assert len(dets) == 1 and dets[0].score > 0.9
+    adapted = det.box_adapter(dets[0].box)
+    assert np.abs(adapted - face).max() < 0.15 * (face[2] - face[0])  # within 15% of the face's size
+    small = img[::4, ::4]  # the same face at ~25 px
+    assert len(det.detect(np.ascontiguousarray(small))) == 1
+    det.close()
