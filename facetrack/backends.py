@@ -110,9 +110,11 @@ class OnnxRuntimeRunner:
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.sess = ort.InferenceSession(str(onnx_file(model)), so, providers=["CPUExecutionProvider"])
 
+    def run_np(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
+        return tuple(self.sess.run(None, {"image": np.ascontiguousarray(x, dtype=np.float32)}))
+
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        out = self.sess.run(None, {"image": np.ascontiguousarray(x.cpu().numpy(), dtype=np.float32)})
-        return tuple(torch.from_numpy(o) for o in out)
+        return tuple(torch.from_numpy(o) for o in self.run_np(x.cpu().numpy()))
 
 
 def int8_file(model_path: str | Path | None) -> Path | None:
@@ -186,18 +188,21 @@ class OpenVINORunner:
         self.precision = precision or {"bf16": "bf16", "f16": "fp16"}.get(
             str(self.compiled.get_property("INFERENCE_PRECISION_HINT")), "fp32")
 
-    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        x = np.ascontiguousarray(x.cpu().numpy(), dtype=np.float32)
+    def run_np(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
+        x = np.ascontiguousarray(x, dtype=np.float32)
         if len(x) == 1:
             self.req.infer({0: x})
-            return tuple(torch.from_numpy(self.req.get_output_tensor(i).data.copy()) for i in range(5))
+            return tuple(self.req.get_output_tensor(i).data.copy() for i in range(5))
         parts = [p for p in np.array_split(x, len(self.batch_reqs)) if len(p)]
         reqs = self.batch_reqs[:len(parts)]
         for r, p in zip(reqs, parts):
             r.start_async({0: np.ascontiguousarray(p)})
         for r in reqs:
             r.wait()
-        return tuple(torch.from_numpy(np.concatenate([r.get_output_tensor(i).data for r in reqs])) for i in range(5))
+        return tuple(np.concatenate([r.get_output_tensor(i).data for r in reqs]) for i in range(5))
+
+    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(torch.from_numpy(o) for o in self.run_np(x.cpu().numpy()))
 
 
 def pick_precision(precision: str, backend: str, int8_model=None) -> str | None:

@@ -12,7 +12,7 @@ from pipnet_model.augment import (apply_affine, crop_matrix, from_unit, invert_a
                                   square_from_box, warp)
 from pipnet_model.checkpoint import PIPNetModel
 from pipnet_model.checkpoint import load_model as _load_file
-from pipnet_model.inference import CropPredictor, to_input
+from pipnet_model.inference import CropPredictor, to_input, to_input_np
 
 from .assets import resolve_model_path
 from .detectors import IDENTITY, BoxAdapter
@@ -133,11 +133,16 @@ class LandmarkPredictor:
         n = self.num_points
         if not all_mats:
             return [(np.zeros((0, n, 2), np.float32), np.zeros((0, n), np.float32)) for _ in items]
-        with self._glue():
-            x = (torch.cat(all_crops) if self.device_crops
-                 else to_input(np.concatenate(all_crops), self.model, color == "BGR", self.device))
-        self.timings["crop"] += time.perf_counter() - t0
-        pts, conf = self.infer(x)
+        if not self.device_crops and self.predictor.numpy_path:  # ONNX Runtime / OpenVINO: no torch on the way
+            x = to_input_np(np.concatenate(all_crops), self.model, color == "BGR")
+            self.timings["crop"] += time.perf_counter() - t0
+            pts, conf = self.infer_np(x)
+        else:
+            with self._glue():
+                x = (torch.cat(all_crops) if self.device_crops
+                     else to_input(np.concatenate(all_crops), self.model, color == "BGR", self.device))
+            self.timings["crop"] += time.perf_counter() - t0
+            pts, conf = self.infer(x)
         t2 = time.perf_counter()
         lms = np.stack([apply_affine(from_unit(p.astype(np.float64), self.size), invert_affine(m))
                         for p, m in zip(pts, all_mats)]).astype(np.float32)
@@ -157,6 +162,17 @@ class LandmarkPredictor:
                 torch.cuda.synchronize()
             t2 = time.perf_counter()
             pts, conf = self.predictor.decode(out)
+        self.timings["network"] += t2 - t1
+        self.timings["decode_nrm"] += time.perf_counter() - t2
+        self.timings["faces"] += len(x)
+        return pts, conf
+
+    def infer_np(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The numpy path of :meth:`infer` (engines that take numpy): network, then the numpy NRM decode."""
+        t1 = time.perf_counter()
+        out = self.predictor.outputs_np(x)
+        t2 = time.perf_counter()
+        pts, conf = self.predictor.decode_np(out)
         self.timings["network"] += t2 - t1
         self.timings["decode_nrm"] += time.perf_counter() - t2
         self.timings["faces"] += len(x)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 
@@ -32,6 +33,9 @@ class ReverseIndex:
     src: torch.Tensor   # (N, L) long
     slot: torch.Tensor  # (N, L) long
     weight: torch.Tensor  # (N, L) float
+
+    def numpy(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.src.numpy(), self.slot.numpy(), self.weight.numpy().astype(np.float32)
 
 
 def reverse_index(nb_idx: torch.Tensor, mode: str = "cyclic") -> ReverseIndex:
@@ -157,3 +161,31 @@ def decode(outputs: tuple[torch.Tensor, ...], nb_idx: torch.Tensor | None = None
     x = (px + (vx * wt).sum(-1)) / denom
     y = (py + (vy * wt).sum(-1)) / denom
     return torch.stack([x, y], -1), conf
+
+
+def decode_np(outputs, src: np.ndarray | None = None, slot: np.ndarray | None = None,
+              weight: np.ndarray | None = None, nrm: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The numpy twin of :func:`decode` for the torch-free runtime (same arithmetic, tested equal): five output
+    maps as numpy arrays, the reverse index as arrays (``ReverseIndex.numpy()``)."""
+    score, ox, oy, nbx, nby = (np.asarray(o, dtype=np.float32) for o in outputs)
+    b, n, h, w = score.shape
+    flat = score.reshape(b, n, h * w)
+    idx = flat.argmax(2)  # (B, N); ties take the first cell, as torch's max does on CPU
+    best = np.take_along_axis(flat, idx[..., None], 2)[..., 0]
+    col = (idx % w).astype(np.float32)
+    row = (idx // w).astype(np.float32)
+    px = (col + np.take_along_axis(ox.reshape(b, n, h * w), idx[..., None], 2)[..., 0]) / w
+    py = (row + np.take_along_axis(oy.reshape(b, n, h * w), idx[..., None], 2)[..., 0]) / h
+    conf = np.clip(best, 0, 1)
+    if not nrm:
+        return np.stack([px, py], -1), conf
+    c = nbx.shape[1] // n
+    gi = np.repeat(idx, c, axis=1)[..., None]  # (B, N*C, 1)
+    qx = ((np.repeat(col, c, 1) + np.take_along_axis(nbx.reshape(b, n * c, h * w), gi, 2)[..., 0]) / w).reshape(b, n, c)
+    qy = ((np.repeat(row, c, 1) + np.take_along_axis(nby.reshape(b, n * c, h * w), gi, 2)[..., 0]) / h).reshape(b, n, c)
+    wt = weight.astype(np.float32)
+    vx, vy = qx[:, src, slot], qy[:, src, slot]  # (B, N, L)
+    denom = 1.0 + wt.sum(1)
+    x = (px + (vx * wt).sum(-1)) / denom
+    y = (py + (vy * wt).sum(-1)) / denom
+    return np.stack([x, y], -1), conf

@@ -30,6 +30,17 @@ def to_input(crops: np.ndarray | torch.Tensor, model: PIPNetModel, bgr: bool = T
     return ((t - mean) / std).contiguous(memory_format=torch.channels_last)
 
 
+def to_input_np(crops: np.ndarray, model: PIPNetModel, bgr: bool = True) -> np.ndarray:
+    """The numpy twin of :func:`to_input`: uint8 crops (B, S, S, 3) -> float32 (B, 3, S, S), normalised."""
+    x = np.asarray(crops)
+    if bgr == (model.meta.color == "RGB"):
+        x = x[..., ::-1]
+    mean = np.asarray(model.meta.mean, np.float32)
+    std = np.asarray(model.meta.std, np.float32)
+    x = (x.astype(np.float32) / np.float32(255.0) - mean) / std  # the same float32 steps as to_input: equal bits
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
 class CropPredictor:
     """Runs a model on ready-made crops: (B, S, S, 3) uint8 -> normalised points (B, N, 2), confidence (B, N).
 
@@ -60,6 +71,21 @@ class CropPredictor:
         dev = out[0].device
         pts, conf = decode(out, self.nb.to(dev), self.rev, nrm=self.nrm)
         return pts.cpu().numpy(), conf.cpu().numpy()
+
+    @property
+    def numpy_path(self) -> bool:
+        """True when the engine takes and gives numpy arrays (ONNX Runtime, OpenVINO): input scaling and the NRM
+        decode then run in numpy, without torch's per-op overhead."""
+        return self.runner is not None and hasattr(self.runner, "run_np")
+
+    def outputs_np(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
+        return self.runner.run_np(x)
+
+    def decode_np(self, out) -> tuple[np.ndarray, np.ndarray]:
+        from .codec import decode_np
+        if not hasattr(self, "_rev_np"):
+            self._rev_np = self.rev.numpy()
+        return decode_np(out, *self._rev_np, nrm=self.nrm)
 
 
 def predict_dataset(model: PIPNetModel, ds: LandmarkSet, batch_size: int = 32, device: str = "auto",

@@ -114,3 +114,21 @@ def test_68_flip_pairs_are_anatomical():
     for k in (8, 27, 28, 29, 30, 33, 51, 57, 62, 66):
         assert p[k] == k
     assert all(p[k] != k for k in range(17) if k != 8)
+
+
+@pytest.mark.parametrize("nrm", [True, False])
+@pytest.mark.parametrize("mode", ["cyclic", "exact"])
+def test_numpy_decode_equals_the_torch_decode(nrm, mode):
+    """The torch-free runtime decodes with decode_np: same points and confidences as decode."""
+    from pipnet_model.codec import decode, decode_np, neighbor_indices, reverse_index
+    torch.manual_seed(3)
+    n, c, h, w, b = 68, 10, 6, 6, 5
+    mf = torch.rand(n, 2)
+    nb = neighbor_indices(mf, c)
+    rev = reverse_index(nb, mode)
+    outs = (torch.randn(b, n, h, w), torch.rand(b, n, h, w), torch.rand(b, n, h, w),
+            torch.randn(b, n * c, h, w), torch.randn(b, n * c, h, w))
+    p1, c1 = decode(outs, nb, rev, nrm=nrm)
+    p2, c2 = decode_np([o.numpy() for o in outs], *rev.numpy(), nrm=nrm)
+    np.testing.assert_allclose(p2, p1.numpy(), atol=1e-6)
+    np.testing.assert_allclose(c2, c1.numpy(), atol=1e-7)
