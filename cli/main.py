@@ -144,7 +144,7 @@ def _track_options(a):
     return TrackOptions(model=a.model, device=a.device, backend=a.backend, precision=a.precision,
                         detector=a.detector, detector_model=a.detector_model,
                         min_det_score=a.min_det_score, detect_every=a.detect_every, max_faces=a.max_faces,
-                        smoother=a.smoother)
+                        smoother=a.smoother, reid=a.reid)
 
 
 def _sinks(a) -> list:
@@ -335,6 +335,8 @@ def _add_model_args(t: argparse.ArgumentParser) -> None:
     t.add_argument("--detect-every", type=int, default=5, help="run the detector every N frames (and when a track is lost)")
     t.add_argument("--max-faces", type=int, default=10)
     t.add_argument("--smoother", default="kalman", choices=["kalman", "one-euro", "none"])
+    t.add_argument("--reid", action="store_true",
+                   help="a person who comes back gets their ID back (dlib face descriptor; facetrack[reid])")
 
 
 def build_parser() -> argparse.ArgumentParser:

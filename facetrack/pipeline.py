@@ -44,14 +44,15 @@ class TrackOptions:
     min_landmark_score: float = 0.2  # mean PIPNet peak score below which a crop is taken as not a face
     refine_new: int = 2              # extra re-crops on the landmarks of a track's first frame (3 passes in all)
     openness: bool = True            # eye/mouth openness and blinks (68-point models; facetrack.pose)
+    reid: bool = False               # a returning person gets their ID back (facetrack.reid; needs facetrack[reid])
 
 
 def landmark_box(lm: np.ndarray) -> np.ndarray:
     return np.asarray(_points_box(lm), dtype=np.float64)
 
 
-# An analyser adds per-face values (head pose, openness): analyser(face, track, frame) -> face
-Analyser = Callable[[Face, Track, np.ndarray], Face]
+# An analyser adds per-face values (head pose, openness) or maps identities: analyser(face, track, frame, time_s)
+Analyser = Callable[[Face, Track, np.ndarray, float], Face]
 
 
 class DetectSchedule:
@@ -105,6 +106,9 @@ class FaceTracker:
                 type(a).__name__ == "OpennessAnalyser" for a in self.analysers):
             from .pose import OpennessAnalyser
             self.analysers.append(OpennessAnalyser())
+        if o.reid and self.predictor.num_points == 68:  # last: the others keep the tracker's numbers
+            from .reid import ReIdentifier
+            self.analysers.append(ReIdentifier())
         # the first inference of each engine pays its lazy set-up (~0.1 s): pay it here, not on frame 1
         if predictor is None:
             self.predictor.warmup()
@@ -229,7 +233,7 @@ class FaceTracker:
             sm = self.smoother(t.track_id, t.landmarks, time_s)
             face = Face(landmark_box(sm), sm, t.scores, t.track_id, t.det_score)
             for analyse in self.analysers:
-                face = analyse(face, t, frame)
+                face = analyse(face, t, frame, time_s)
             self.tracker.report(t)
             faces.append(face)
         self.timings["smooth"] += time.perf_counter() - t0

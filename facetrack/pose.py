@@ -41,7 +41,7 @@ class OpennessAnalyser:
         self._closed: dict[int, bool] = {}
         self.blinks: dict[int, int] = {}
 
-    def __call__(self, face: Face, track=None, frame=None) -> Face:
+    def __call__(self, face: Face, track=None, frame=None, time_s: float = 0.0) -> Face:
         p = np.asarray(face.landmarks, dtype=np.float64)
         if len(p) != 68:
             return face
