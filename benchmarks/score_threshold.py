@@ -6,7 +6,7 @@ crops that hold a face against crops that do not.
 
 Faces: the labelled faces, cropped from their label boxes and from boxes moved by up to 15% of the face and
 scaled by 0.85-1.2 (what tracking hands the model between detections). Not faces: random square crops (60-300 px)
-of scikit-image's photographs without people (coffee, rocket, coins, brick, grass, gravel, text, page, horse).
+of scikit-image's photographs without people (benchmarks/detection.py's backgrounds, 1280 x 720).
 Prints, for a few thresholds, the share of faces kept and of non-faces rejected, and the threshold that keeps
 99% of the faces.
 """
@@ -17,17 +17,14 @@ import json
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from facetrack.landmarks import LandmarkPredictor  # noqa: E402
 from pipnet_model.augment import landmark_box  # noqa: E402
 from pipnet_model.datasets import load_dataset, read_image  # noqa: E402
-
-NON_FACES = ("coffee", "rocket", "coins", "brick", "grass", "gravel", "text", "page", "horse")
-
 
 def main() -> int:
     ap = argparse.ArgumentParser()
@@ -50,10 +47,9 @@ def main() -> int:
                 boxes.append([cx - s * w / 2, cy - s * h / 2, cx + s * w / 2, cy + s * h / 2])
             _, conf = pred.predict(img, boxes)
             pos += conf.mean(1).tolist()
-    from skimage import data
+    from detection import backgrounds  # the same photographs without people, 1280 x 720
     neg = []
-    imgs = [getattr(data, n)() for n in NON_FACES]
-    imgs = [cv2.cvtColor(i if i.ndim == 3 else np.stack([i] * 3, -1), cv2.COLOR_RGB2BGR) for i in imgs]
+    imgs = backgrounds()
     for k in range(a.negatives):
         img = imgs[k % len(imgs)]
         hh, ww = img.shape[:2]
