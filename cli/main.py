@@ -89,6 +89,10 @@ def cmd_predict(a) -> int:
     pred = LandmarkPredictor(a.model, a.device, backend=a.backend, precision=a.precision)
     lms, conf = pred.predict(img, boxes, refine=a.refine)
     faces = [Face(d.box, lm, c, det_score=d.score) for d, lm, c in zip(dets, lms, conf)]
+    if pred.num_points == 68:  # openness of a still; blinks need a track
+        from facetrack.pose import OpennessAnalyser
+        for f in faces:
+            OpennessAnalyser()(f).blink = None
     if a.out:
         vis = img.copy()
         for f in faces:
@@ -323,7 +327,8 @@ def _add_detector_args(t: argparse.ArgumentParser) -> None:
     t.add_argument("--detector", default=DEFAULT_DETECTOR, choices=detector_names(),
                    help="face detector (facetrack.detectors registry)")
     t.add_argument("--detector-model", help="the detector's model file: BlazeFace .tflite or Face Landmarker .task for "
-                   "mediapipe (default: cache, then pip); CLIP.json for truth")
+                   "mediapipe (default: cache, then pip); .onnx for retinaface (default: cache, then pip); "
+                   "CLIP.json for truth")
 
 
 def _add_model_args(t: argparse.ArgumentParser) -> None:
