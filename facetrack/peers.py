@@ -9,16 +9,21 @@ import numpy as np
 from .errors import FacetrackError
 
 
-def dlib_model_path() -> Path:
-    """shape_predictor_68_face_landmarks.dat from the PyPI package face_recognition_models (found without
-    importing it: its __init__ needs pkg_resources, which new setuptools no longer ships)."""
+def face_recognition_model(name: str, extra: str = "peers") -> Path:
+    """A model file of the PyPI package face_recognition_models (found without importing it: its __init__ needs
+    pkg_resources, which new setuptools no longer ships); ``extra`` names the facetrack extra that installs it."""
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
-        raise FacetrackError("dlib peer needs: pip install 'facetrack[peers]' (dlib-bin, face_recognition_models)")
-    p = Path(list(spec.submodule_search_locations)[0]) / "models" / "shape_predictor_68_face_landmarks.dat"
+        raise FacetrackError(f"this needs: pip install 'facetrack[{extra}]' (dlib-bin, face_recognition_models)")
+    p = Path(list(spec.submodule_search_locations)[0]) / "models" / name
     if not p.is_file():
-        raise FacetrackError(f"dlib 68-point model not found at {p}")
+        raise FacetrackError(f"dlib model not found at {p}")
     return p
+
+
+def dlib_model_path() -> Path:
+    """dlib's 68-point shape predictor (the peer)."""
+    return face_recognition_model("shape_predictor_68_face_landmarks.dat")
 
 
 class DlibLandmarker:

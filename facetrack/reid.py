@@ -11,7 +11,6 @@ numbers (never reused), so a returned ID cannot collide with a new one. Tracker 
 """
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -21,13 +20,8 @@ from .types import Face
 
 
 def descriptor_model_path() -> Path:
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise FacetrackError("re-identification needs: pip install 'facetrack[reid]' (dlib-bin, face_recognition_models)")
-    p = Path(list(spec.submodule_search_locations)[0]) / "models" / "dlib_face_recognition_resnet_model_v1.dat"
-    if not p.is_file():
-        raise FacetrackError(f"dlib face descriptor model not found at {p}")
-    return p
+    from .peers import face_recognition_model
+    return face_recognition_model("dlib_face_recognition_resnet_model_v1.dat", extra="reid")
 
 
 def available() -> bool:

