@@ -138,7 +138,8 @@ def model_flops(model) -> int:
     """Multiply-adds x 2 of one forward pass at the model's input size (torch's FLOP counter)."""
     from torch.utils.flop_counter import FlopCounterMode
     s = model.meta.input_size
-    net = model.net.float().cpu().eval()
+    import copy
+    net = copy.deepcopy(model.net).float().cpu().eval()  # a copy: a runner may share model.net (on a GPU, in fp16)
     with torch.inference_mode(), FlopCounterMode(display=False) as fc:
         net(torch.zeros(1, 3, s, s))
     return int(fc.get_total_flops())
@@ -190,7 +191,8 @@ def bench_landmarks(model_path: str = "default", backends: list[str] | None = No
         flops = flops or model_flops(p.model)
         s = p.size
         for bs in batch_sizes:
-            x = torch.randn(bs, 3, s, s).contiguous(memory_format=torch.channels_last)
+            # the input starts on the device: the pipeline uploads frames and cuts crops there, not on the host
+            x = torch.randn(bs, 3, s, s, device=dev).contiguous(memory_format=torch.channels_last)
             p.infer(x)
             n, t = 0, time.perf_counter()
             while time.perf_counter() - t < seconds or n < 2:

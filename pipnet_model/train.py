@@ -102,6 +102,13 @@ class TrainSet(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.order)
 
+    def preload(self) -> None:
+        """Decode every image once, here: DataLoader workers forked afterwards share the decoded pixels
+        instead of each decoding them again every epoch."""
+        if self.cache is not None:
+            for i in range(len(self.ds)):
+                self.image(i)
+
     def image(self, i: int) -> np.ndarray:
         if self.cache is None:
             return read_image(self.ds.records[i])
@@ -109,13 +116,47 @@ class TrainSet(torch.utils.data.Dataset):
             self.cache[i] = read_image(self.ds.records[i])
         return self.cache[i]
 
-    def __getitem__(self, j: int):
+    def __getitem__(self, key):
+        """``j`` (a draw of the current epoch) or ``(epoch, j)``: loader workers that live across epochs
+        are told the epoch with every index."""
+        if isinstance(key, tuple):
+            epoch, j = key
+            if epoch != self.epoch:
+                self.set_epoch(epoch)
+        else:
+            j = key
         rng = np.random.default_rng([self.seed, self.epoch, j])
         i = int(self.order[j])
         r: Record = self.ds.records[i]
         crop, pts = self.aug(self.image(i), r.points, rng)
         return (torch.from_numpy(crop), torch.from_numpy(to_unit(pts, self.aug.out_size).astype(np.float32)),
                 TASKS[r.meta.get("task", "std")])
+
+
+class EpochBatches:
+    """Shuffled batches of ``(epoch, j)`` keys for the epoch set in ``epoch``: one DataLoader, its workers
+    forked once and kept for the whole run (forking again after the parent ran OpenCV's or OpenMP's
+    thread pools can deadlock the children: seen on a GPU machine, where epoch 2's workers hung)."""
+
+    def __init__(self, n: int, batch_size: int, seed: int):
+        self.n, self.batch_size, self.seed, self.epoch = n, batch_size, seed, 0
+        self.drop_last = n > batch_size
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 100003 + self.epoch)
+        perm = torch.randperm(self.n, generator=g).tolist()
+        for k in range(len(self)):
+            yield [(self.epoch, j) for j in perm[k * self.batch_size:(k + 1) * self.batch_size]]
+
+
+def _worker_init(_: int) -> None:
+    """One thread per loader worker: N workers x (OpenCV's + torch's thread teams) would oversubscribe the cores."""
+    import cv2
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
 
 
 def training_mean_face(ds: LandmarkSet, input_size: int, crop_scale: float) -> torch.Tensor:
@@ -296,17 +337,20 @@ def train(cfg: TrainConfig, resume: bool = False, train_set: LandmarkSet | None 
                 torch.autocast("cpu", dtype=torch.bfloat16) if (cfg.bf16 and device.type == "cpu") else None)
     aug = Augmenter(train_set.scheme, model.meta.input_size, model.meta.crop_scale)
     tset = TrainSet(train_set, aug, cfg.seed, parts=parts)
+    if cfg.workers > 0:
+        tset.preload()
     metrics_file = metrics_file_of(out)
     if not resume and metrics_file.exists():
         metrics_file.unlink()
     t_start = time.time()
     epochs_run = 0
+    batches = EpochBatches(len(tset), cfg.batch_size, cfg.seed)
+    loader = torch.utils.data.DataLoader(tset, batch_sampler=batches, num_workers=cfg.workers,
+                                         pin_memory=device.type == "cuda", persistent_workers=cfg.workers > 0,
+                                         worker_init_fn=_worker_init if cfg.workers > 0 else None)
     for epoch in range(start_epoch, cfg.epochs):
         tset.set_epoch(epoch)
-        g = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
-        loader = torch.utils.data.DataLoader(tset, batch_size=cfg.batch_size, shuffle=True, drop_last=len(tset) > cfg.batch_size,
-                                             num_workers=cfg.workers, generator=g, pin_memory=device.type == "cuda",
-                                             persistent_workers=False)
+        batches.epoch = epoch
         for pg in opt.param_groups:
             pg["lr"] = lr_at(cfg, epoch)
         net.train()

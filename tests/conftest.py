@@ -128,3 +128,13 @@ def detector_bundle(model: Path, folder: Path) -> Path:
     with zipfile.ZipFile(bundle, "w") as z:
         z.write(model, "face_detector.tflite")
     return bundle
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` run only where CUDA is present (the device machine); elsewhere they skip, saying so."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (run on the device machine: benchmarks/gpu_session.sh)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
