@@ -164,6 +164,36 @@ def run_dlib(clip: Path, out_csv: Path) -> None:
     write_points(out_csv, rows, 68)
 
 
+def run_truth_boxes(clip: Path, out_csv: Path, predictor, refine: int = 0) -> None:
+    """Diagnostic: the model alone on every frame, cropped at the true landmark box (no detector, no tracking, no
+    smoothing): what the frames themselves (motion, noise, compression, size) cost against the stills."""
+    import av
+    from pipnet_model.augment import landmark_box
+    truth = {k: v[0] for k, v in read_points(Path(str(clip) + ".truth.csv")).items()}
+    rows = []
+    with av.open(str(clip)) as c:
+        for i, fr in enumerate(c.decode(video=0)):
+            if i not in truth:
+                continue
+            lm, _ = predictor.predict(fr.to_ndarray(format="bgr24"), [landmark_box(truth[i])], refine=refine)
+            rows.append([i, *np.round(lm[0], 3).reshape(-1)])
+    write_points(out_csv, rows, 68)
+
+
+def still_nme(specs: list[str], faces: int, predictor) -> float:
+    """The same faces as stills (their original images), cropped at the label box: the reference for the clips."""
+    from pipnet_model.augment import landmark_box
+    errs = []
+    for spec in specs:
+        ds = load_dataset(spec)
+        rng = np.random.default_rng(0)
+        for k in sorted(rng.choice(len(ds), min(faces, len(ds)), replace=False)):
+            r = ds.records[k]
+            lm, _ = predictor.predict(read_image(r), [landmark_box(r.points)])
+            errs.append(float(nme_per_face(lm, r.points[None], SCHEMES["68"])[0]))
+    return round(100 * float(np.mean(errs)), 3)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("cmd", choices=["make", "score", "run"])
@@ -175,7 +205,8 @@ def main() -> int:
     ap.add_argument("--model", default="default")
     ap.add_argument("--systems", default="facetrack_kalman,facetrack_no_smoothing",
                     help="comma-separated: facetrack_kalman, facetrack_no_smoothing, dlib_hog_68 (needs "
-                         "pip install 'facetrack[peers]')")
+                         "pip install 'facetrack[peers]'); diagnostics: truth_boxes (every frame cropped at the true "
+                         "landmark box), still_label_boxes (the same faces as stills)")
     ap.add_argument("--extra", default="", help="extra arguments for facetrack track, e.g. '--detect-every 1'")
     a = ap.parse_args()
     if a.cmd == "score":
@@ -204,6 +235,23 @@ def main() -> int:
                                 "by_size": {px: pool([q for q in per if q["clip"].endswith(f"_{px}.mp4")])
                                             for px in (220, 90)}}
         print(name, res["systems"][name], file=sys.stderr, flush=True)
+    if "truth_boxes" in wanted or "still_label_boxes" in wanted:
+        from facetrack.landmarks import LandmarkPredictor
+        lp = LandmarkPredictor(a.model, "cpu")
+        if "still_label_boxes" in wanted:
+            res["systems"]["still_label_boxes"] = {"nme_pct": still_nme(a.data, a.faces, lp)}
+            print("still_label_boxes", res["systems"]["still_label_boxes"], file=sys.stderr, flush=True)
+        if "truth_boxes" in wanted:
+            per, t0 = [], time.time()
+            for c in clips:
+                p = out / "truth_boxes" / f"{c.stem}.csv"
+                p.parent.mkdir(parents=True, exist_ok=True)
+                run_truth_boxes(c, p, lp)
+                per.append({"clip": c.name, **score(p, Path(str(c) + ".truth.csv"))})
+            res["systems"]["truth_boxes"] = {**pool(per), "seconds": round(time.time() - t0, 1),
+                                             "by_size": {px: pool([q for q in per if q["clip"].endswith(f"_{px}.mp4")])
+                                                         for px in (220, 90)}}
+            print("truth_boxes", res["systems"]["truth_boxes"], file=sys.stderr, flush=True)
     if "dlib_hog_68" in wanted:
         per, t0 = [], time.time()
         for c in clips:

@@ -73,39 +73,70 @@ def cmd_eval(a) -> int:
 def cmd_predict(a) -> int:
     import cv2
 
-    from facetrack.detectors import create_detector, detect_boxes
-    from facetrack.draw import draw_landmarks
+    from facetrack.detectors import create_detector
+    from facetrack.draw import draw_face
     from facetrack.errors import FacetrackError
+    from facetrack.images import face_json, faces_of_image, image_paths
     from facetrack.landmarks import LandmarkPredictor
-    from facetrack.types import Face
-    img = cv2.imread(str(a.image), cv2.IMREAD_COLOR)
-    if img is None:
-        raise FacetrackError(f"cannot read image {a.image}")
+    paths = image_paths(a.images)
+    if not paths:
+        raise FacetrackError("no image files in " + ", ".join(a.images))
+    single = len(paths) == 1 and not Path(a.images[0]).is_dir()
+    if not single and (a.json_out or a.json):
+        raise FacetrackError("--json and --json-out take one image; use --jsonl FILE for several")
     det = create_detector(a.detector, model_path=a.detector_model)
+    pred = LandmarkPredictor(a.model, a.device, backend=a.backend, precision=a.precision)
+    jl = None
+    if a.jsonl:
+        Path(a.jsonl).parent.mkdir(parents=True, exist_ok=True)
+        jl = open(a.jsonl, "w")
+    prog = None
+    if not single and not a.quiet:
+        from pipnet_model.progress import Progress
+        prog = Progress(len(paths), "predict", "img", every_s=5.0)
+    done = failed = total = 0
     try:
-        dets, boxes = detect_boxes(det, img, max_faces=a.max_faces)
+        for p in paths:
+            img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+            if img is None:
+                if single:
+                    raise FacetrackError(f"cannot read image {p}")
+                print(f"warning: cannot read image {p}", file=sys.stderr)
+                failed += 1
+                if jl:
+                    jl.write(json.dumps({"image": str(p), "faces": [], "error": "cannot read image"}) + "\n")
+                continue
+            faces = faces_of_image(img, det, pred, a.max_faces, a.refine)
+            done, total = done + 1, total + len(faces)
+            if jl:
+                jl.write(json.dumps({"image": str(p), "faces": [face_json(f) for f in faces]}) + "\n")
+                jl.flush()
+            if a.out:
+                vis = img.copy()
+                for f in faces:
+                    draw_face(vis, f, label="")
+                target = Path(a.out) if single else Path(a.out) / p.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if not cv2.imwrite(str(target), vis):
+                    raise FacetrackError(f"cannot write {target}")
+            if single:
+                out = {"image": str(p), "faces": [f.record(point_scores=True) for f in faces]}
+                if a.json_out:
+                    Path(a.json_out).parent.mkdir(parents=True, exist_ok=True)
+                    Path(a.json_out).write_text(json.dumps(out))
+                print(json.dumps(out) if a.json else f"{p}: {len(faces)} face(s)" + (f", drawn to {a.out}" if a.out else ""))
+            if prog:
+                prog.update(1, faces=total)
     finally:
         det.close()
-    pred = LandmarkPredictor(a.model, a.device, backend=a.backend, precision=a.precision)
-    lms, conf = pred.predict(img, boxes, refine=a.refine)
-    faces = [Face(d.box, lm, c, det_score=d.score) for d, lm, c in zip(dets, lms, conf)]
-    if pred.num_points == 68:  # openness of a still; blinks need a track
-        from facetrack.pose import OpennessAnalyser
-        for f in faces:
-            OpennessAnalyser()(f).blink = None
-    if a.out:
-        vis = img.copy()
-        for f in faces:
-            draw_landmarks(vis, f.landmarks, f.box)
-        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        if not cv2.imwrite(str(a.out), vis):
-            raise FacetrackError(f"cannot write {a.out}")
-    out = {"image": str(a.image), "faces": [f.record(point_scores=True) for f in faces]}
-    if a.json_out:
-        Path(a.json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.json_out).write_text(json.dumps(out))
-    print(json.dumps(out) if a.json else f"{a.image}: {len(faces)} face(s)" + (f", drawn to {a.out}" if a.out else ""))
-    return 0
+        if jl:
+            jl.close()
+        if prog:
+            prog.close(faces=total)
+    if not single:
+        print(json.dumps({"images": len(paths), "read": done, "unreadable": failed, "faces": total,
+                          **({"jsonl": a.jsonl} if a.jsonl else {}), **({"out": a.out} if a.out else {})}))
+    return 0 if done else 2
 
 
 def cmd_export(a) -> int:
@@ -148,7 +179,7 @@ def _track_options(a):
     return TrackOptions(model=a.model, device=a.device, backend=a.backend, precision=a.precision,
                         detector=a.detector, detector_model=a.detector_model,
                         min_det_score=a.min_det_score, detect_every=a.detect_every, max_faces=a.max_faces,
-                        smoother=a.smoother, reid=a.reid)
+                        smoother=a.smoother, reid=a.reid, refine=a.refine)
 
 
 def _sinks(a) -> list:
@@ -340,6 +371,8 @@ def _add_model_args(t: argparse.ArgumentParser) -> None:
     t.add_argument("--detect-every", type=int, default=5, help="run the detector every N frames (and when a track is lost)")
     t.add_argument("--max-faces", type=int, default=10)
     t.add_argument("--smoother", default="kalman", choices=["kalman", "one-euro", "none"])
+    t.add_argument("--refine", type=int, default=0,
+                   help="crop again on each frame's own landmarks N times (more accurate on small faces, N+1 passes)")
     t.add_argument("--reid", action="store_true",
                    help="a person who comes back gets their ID back (dlib face descriptor; facetrack[reid])")
 
@@ -394,17 +427,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backend_args(e)
     e.set_defaults(fn=cmd_eval)
 
-    r = sub.add_parser("predict", help="landmarks of the faces in one image")
-    r.add_argument("image")
+    r = sub.add_parser("predict", help="landmarks, head pose and openness of the faces in images")
+    r.add_argument("images", nargs="+", help="image files and/or folders (their image files, recursively)")
     r.add_argument("--model", default="default")
     _add_detector_args(r)
     r.add_argument("--device", default="auto")
     _add_backend_args(r)
     r.add_argument("--max-faces", type=int, default=10)
     r.add_argument("--refine", type=int, default=2, help="re-crop around the predicted landmarks N times")
-    r.add_argument("--out", help="annotated image")
-    r.add_argument("--json-out", help="write the JSON result to this file")
-    r.add_argument("--json", action="store_true", help="print the JSON result")
+    r.add_argument("--out", help="annotated image (a folder, with several images)")
+    r.add_argument("--json-out", help="write the JSON result to this file (one image)")
+    r.add_argument("--json", action="store_true", help="print the JSON result (one image)")
+    r.add_argument("--jsonl", help="one line per image: {image, faces: [{box, landmarks, yaw, pitch, roll, ...}]}")
+    r.add_argument("--quiet", action="store_true", help="no progress on stderr")
     r.set_defaults(fn=cmd_predict)
 
     x = sub.add_parser("export", help="export a model to ONNX")

@@ -6,7 +6,7 @@ import sys
 import threading
 import time
 
-from .draw import draw_landmarks
+from .draw import draw_face
 from .errors import FacetrackError
 from .pipeline import FaceTracker, TrackOptions, run
 from .sinks import Sink
@@ -46,7 +46,7 @@ class PreviewSink(Sink):
         self.t = now
         vis = result.image.copy()
         for f in result.faces:
-            draw_landmarks(vis, f.landmarks, f.box, f.track_id)
+            draw_face(vis, f)
         text = f"{self.fps:.1f} fps  {len(result.faces)} face(s)"
         if result.read_at:
             text += f"  latency {(time.monotonic() - result.read_at) * 1000:.0f} ms"

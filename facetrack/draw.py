@@ -1,4 +1,4 @@
-"""Overlays: landmarks, boxes, track ids."""
+"""Overlays: landmarks, boxes, track ids, head axes."""
 from __future__ import annotations
 
 import cv2
@@ -27,3 +27,28 @@ def draw_landmarks(img: np.ndarray, landmarks: np.ndarray, box=None, track_id: i
         if text:
             cv2.putText(img, text, (x0, max(12, y0 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, col, 1, cv2.LINE_AA)
     return img
+
+
+def draw_head_axes(img: np.ndarray, landmarks: np.ndarray, yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """The head's axes from the nose tip (point 30 of 68), half a face long: x (the subject's left) red, y (down)
+    green, z (out of the face, towards the camera when frontal) blue; orthographic, from the pose angles."""
+    if not all(np.isfinite(v) for v in (yaw, pitch, roll)) or len(landmarks) != 68:
+        return img
+    from .pose import rotation_from_angles
+    lm = np.asarray(landmarks, dtype=np.float64)
+    size = float(np.ptp(lm, 0).max()) * 0.5
+    r = rotation_from_angles(yaw, pitch, roll)
+    o = lm[30]
+    t = max(1, int(round(min(img.shape[:2]) / 360)))
+    for axis, col in ((np.array([1.0, 0, 0]), (0, 0, 255)), (np.array([0, 1.0, 0]), (0, 200, 0)),
+                      (np.array([0, 0, -1.0]), (255, 80, 0))):
+        d = (r @ axis)[:2] * size
+        cv2.line(img, (int(round(o[0])), int(round(o[1]))), (int(round(o[0] + d[0])), int(round(o[1] + d[1]))),
+                 col, t, cv2.LINE_AA)
+    return img
+
+
+def draw_face(img: np.ndarray, face, label: str | None = None) -> np.ndarray:
+    """Landmarks, box and id of a :class:`facetrack.types.Face`, and its head axes when it has a pose."""
+    draw_landmarks(img, face.landmarks, face.box, face.track_id, label)
+    return draw_head_axes(img, face.landmarks, face.yaw, face.pitch, face.roll)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .draw import draw_landmarks
+from .draw import draw_face
 from .errors import FacetrackError
 from .types import FrameResult, record_columns
 
@@ -162,7 +162,7 @@ class AnnotatedVideoSink(Sink):
                 if self.writer is None:
                     self._open(image.shape[1], image.shape[0])
                 for f in result.faces:
-                    draw_landmarks(image, f.landmarks, f.box, f.track_id)
+                    draw_face(image, f)
                 self.writer.write(image, result.time_s)
             except BaseException as e:  # noqa: BLE001 - reported by write()/close() in the caller's thread
                 self.error = e

@@ -39,6 +39,9 @@ class Face:
     scores: np.ndarray
     track_id: int = -1
     det_score: float = float("nan")
+    yaw: float = float("nan")        # head pose, degrees (facetrack.pose; NaN until an analyser sets it)
+    pitch: float = float("nan")
+    roll: float = float("nan")
     eye_open_left: float = float("nan")
     eye_open_right: float = float("nan")
     mouth_open: float = float("nan")
@@ -60,8 +63,8 @@ class Face:
 
     def record(self, point_scores: bool = False) -> dict[str, int | float | None]:
         """The face as one flat dict of typed columns, in output order: ``track_id, det_score, box_x, box_y,
-        box_w, box_h, x0, y0, ..., lm_score, eye_open_left, eye_open_right, mouth_open, blink`` (pixels rounded
-        to 0.01, scores and ratios to 1e-4, blink 0/1; a missing value is None), then ``s0 ... s{N-1}``
+        box_w, box_h, x0, y0, ..., lm_score, yaw, pitch, roll, eye_open_left, eye_open_right, mouth_open, blink``
+        (pixels and degrees rounded to 0.01, scores and ratios to 1e-4, blink 0/1; a missing value is None), then ``s0 ... s{N-1}``
         (per-point scores) with ``point_scores``."""
         x0, y0, x1, y1 = (float(v) for v in self.box)
         r: dict[str, int | float | None] = {
@@ -70,6 +73,7 @@ class Face:
         for k, (x, y) in enumerate(self.landmarks.tolist()):
             r[f"x{k}"], r[f"y{k}"] = _num(x, 2), _num(y, 2)
         r["lm_score"] = _num(float(np.mean(self.scores)) if len(self.scores) else float("nan"), 4)
+        r["yaw"], r["pitch"], r["roll"] = _num(self.yaw, 2), _num(self.pitch, 2), _num(self.roll, 2)
         r["eye_open_left"], r["eye_open_right"] = _num(self.eye_open_left, 4), _num(self.eye_open_right, 4)
         r["mouth_open"] = _num(self.mouth_open, 4)
         r["blink"] = None if self.blink is None else int(bool(self.blink))

@@ -87,9 +87,38 @@ def test_new_tracks_are_recropped_on_their_own_landmarks():
     by_frame = {}
     for i, refine, boxes in pred.calls:
         by_frame.setdefault(i, []).append((refine, len(boxes)))
-    assert by_frame[0] == [(0, 1), (2, 1)]          # the new track: once more with refine=2
+    # the new track: refine_new + 1 more passes on its own landmarks (they match the crop at once: no more)
+    assert by_frame[0] == [(0, 1)] + [(0, 1)] * 3
     assert by_frame[1] == [(0, 1)]                  # a running track: one pass
-    assert by_frame[5] == [(0, 2), (2, 1)]          # only the new second face is refined
+    assert by_frame[5] == [(0, 2)] + [(0, 1)] * 3   # only the new second face is refined
+
+
+class DriftingPredictor(FakePredictor):
+    """Landmarks whose box lies halfway between the crop box and the face's true box: each re-crop halves the
+    distance, as a model does when a detector box is far from its training crop."""
+
+    def __init__(self, true_box):
+        super().__init__()
+        self.true_box = np.asarray(true_box, np.float64)
+
+    def predict(self, frame, boxes, refine=0):
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        return super().predict(frame, (boxes + self.true_box) / 2, refine)
+
+
+@pytest.mark.parametrize("max_passes,converged", [(8, True), (3, False)])
+def test_new_tracks_are_recropped_until_the_crop_stops_moving(max_passes, converged):
+    true_box = [90.0, 80.0, 140.0, 140.0]  # 50-60 px from the detection (BOX_A), side 60
+    det, pred = FakeDetector(lambda i: [BOX_A]), DriftingPredictor(true_box)
+    ft = FaceTracker(detector=det, predictor=pred, smoother="none", refine_new=2, refine_new_max=max_passes)
+    res = run_frames(ft, pred, 1)
+    first = [c for c in pred.calls if c[0] == 0]
+    lm = res[0].faces[0].landmarks
+    err = np.abs(np.r_[lm.min(0), lm.max(0)] - true_box).max()
+    if converged:  # 1 + 3 forced passes leave 1/16 of the offset (3.75 px); on until a pass moves < 2% of the side
+        assert 1 + 3 < len(first) <= 1 + 8 and err < 0.03 * 60
+    else:
+        assert len(first) == 1 + 3 and err > 3.0
 
 
 def test_tentative_tracks_wait_for_min_hits_after_the_first_frames():
