@@ -49,6 +49,19 @@ def test_blinks_are_counted_once_per_dip_against_the_tracks_own_level():
     assert a.summary() == {"blinks": {"5": 2}}
 
 
+def test_a_partial_closure_like_the_models_counts_and_a_squint_does_not():
+    """The model's eye points close only part way on a real blink (to ~0.6-0.8 of the open level on the franck
+    clip, docs/pose.md): a dip to 0.7x is a blink; 0.9x (a squint, speech) is not."""
+    a = OpennessAnalyser()
+    open_ear = eye_aspect_ratio(shape(0.8, 0.1), LEFT_EYE)
+    flags = []
+    for i in range(80):
+        lid = 0.8 * (0.7 if i in (40, 41) else 0.9 if i in (60, 61, 62) else 1.0)
+        flags.append(bool(a(Face([0, 0, 100, 100], shape(lid, 0.1), np.ones(68), 3)).blink))
+    assert eye_aspect_ratio(shape(0.8 * 0.7, 0.1), LEFT_EYE) / open_ear == pytest.approx(0.7, abs=0.05)
+    assert [i for i, b in enumerate(flags) if b] == [40, 41]
+
+
 class StopAfter(Sink):
     """Sets ``stop`` after ``n`` frames: a run ended from outside at a known frame (as a signal would)."""
     kind = "stopper"
