@@ -42,7 +42,7 @@ def cmd_eval(a) -> int:
     if a.boxes == "detector":  # the product's own path: detector, box adapter, refine passes
         from facetrack.detectors import create_detector
         from facetrack.evaluate import evaluate_with_detector
-        det = create_detector(a.detector, model_path=a.detector_model, min_score=0.3)
+        det = create_detector(a.detector, model_path=a.detector_model, min_score=0.3, detect_width=a.detect_width)
         try:
             s, nmes = evaluate_with_detector(lp, det, ds, a.refine, a.threshold)
         finally:
@@ -84,7 +84,7 @@ def cmd_predict(a) -> int:
     single = len(paths) == 1 and not Path(a.images[0]).is_dir()
     if not single and (a.json_out or a.json):
         raise FacetrackError("--json and --json-out take one image; use --jsonl FILE for several")
-    det = create_detector(a.detector, model_path=a.detector_model)
+    det = create_detector(a.detector, model_path=a.detector_model, detect_width=a.detect_width)
     pred = LandmarkPredictor(a.model, a.device, backend=a.backend, precision=a.precision)
     jl = None
     if a.jsonl:
@@ -177,7 +177,7 @@ def cmd_info(a) -> int:
 def _track_options(a):
     from facetrack.pipeline import TrackOptions
     return TrackOptions(model=a.model, device=a.device, backend=a.backend, precision=a.precision,
-                        detector=a.detector, detector_model=a.detector_model,
+                        detector=a.detector, detector_model=a.detector_model, detect_width=a.detect_width,
                         min_det_score=a.min_det_score, detect_every=a.detect_every, max_faces=a.max_faces,
                         smoother=a.smoother, reid=a.reid, refine=a.refine)
 
@@ -305,7 +305,7 @@ def cmd_harvest(a) -> int:
     from facetrack.harvest import harvest
     res = harvest(a.inputs, a.out, every=a.every, max_per_video=a.max_per_video, min_face=a.min_face,
                   min_sharpness=a.min_sharpness, end_frame=a.end_frame, detector=a.detector,
-                  detector_model=a.detector_model, progress=not a.quiet)
+                  detector_model=a.detector_model, progress=not a.quiet, detect_width=a.detect_width)
     print(json.dumps(res))
     return 0
 
@@ -360,6 +360,8 @@ def _add_detector_args(t: argparse.ArgumentParser) -> None:
     t.add_argument("--detector-model", help="the detector's model file: BlazeFace .tflite or Face Landmarker .task for "
                    "mediapipe (default: cache, then pip); .onnx for retinaface (default: cache, then pip); "
                    "CLIP.json for truth")
+    t.add_argument("--detect-width", type=int, help="shrink wider frames to this width for detection (faster on "
+                   "large frames, misses the smallest faces; retinaface defaults to 960)")
 
 
 def _add_model_args(t: argparse.ArgumentParser) -> None:

@@ -41,7 +41,7 @@ def _thumb(img: np.ndarray) -> np.ndarray:
 def harvest(videos: list[str], pool: str | Path, every: int = 5, max_per_video: int | None = None,
             min_face: int = 48, min_sharpness: float = 30.0, min_score: float = 0.7, dup_diff: float = 4.0,
             end_frame: int | None = None, detector: str = DEFAULT_DETECTOR, detector_model: str | None = None,
-            progress: bool = True) -> dict:
+            progress: bool = True, detect_width: int | None = None) -> dict:
     from .batch import expand_inputs
     from .video import VideoSource
     pool = Path(pool)
@@ -60,7 +60,7 @@ def harvest(videos: list[str], pool: str | Path, every: int = 5, max_per_video: 
     items = expand_inputs(videos)
     if not items:
         raise FacetrackError("no video found in the inputs")
-    det = create_detector(detector, model_path=detector_model, min_score=min_score)
+    det = create_detector(detector, model_path=detector_model, min_score=min_score, detect_width=detect_width)
     with open(manifest, "a") as mf, contextlib.closing(det):
         for src, _ in items:
             srcp = str(Path(src).resolve()) if Path(src).exists() else src

@@ -33,6 +33,7 @@ class TrackOptions:
     precision: str = "auto"          # fp32 | fp16 | bf16 | int8; auto: int8 on OpenVINO when a quantized file exists
     detector: str = DEFAULT_DETECTOR  # a registered detector name (facetrack.detectors)
     detector_model: str | None = None
+    detect_width: int | None = None  # frames wider than this are shrunk for detection (None: the detector's own)
     min_det_score: float = 0.5       # a detection must score this to start a track
     min_match_score: float = 0.25    # ... and this to keep an existing track alive
     detect_every: int = 5
@@ -103,7 +104,8 @@ class FaceTracker:
         self.predictor = predictor or LandmarkPredictor(o.model, o.device, backend=o.backend, precision=o.precision)
         self._owns_detector = detector is None
         self.detector = detector if detector is not None else create_detector(
-            o.detector, model_path=o.detector_model, min_score=min(o.min_match_score, o.min_det_score))
+            o.detector, model_path=o.detector_model, min_score=min(o.min_match_score, o.min_det_score),
+            detect_width=o.detect_width)
         self.analysers = list(analysers)
         if o.openness and self.predictor.num_points == 68 and not any(
                 type(a).__name__ == "OpennessAnalyser" for a in self.analysers):

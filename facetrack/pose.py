@@ -3,10 +3,11 @@
 Head pose: yaw, pitch and roll in degrees, in AFLW2000-3D's convention (its labels' signs; docs/pose.md): the
 rotation from a frontal face to the face seen is R = Rx(-pitch) Ry(yaw) Rz(roll) in OpenCV's camera axes (x right,
 y down, z away from the camera). Seen from the camera: yaw > 0 turns the face towards the image's left (the
-subject's right), pitch > 0 raises the chin (face looks up), roll > 0 tilts the head clockwise in the image
-(... all as the labels are; checked by tests/test_pose.py on rotated and mirrored photographs). Solved with OpenCV's
-PnP against a 3D mean face of the same 68 points (``models/face3d_68.json``, fitted by benchmarks/pose_fit.py to half
-of AFLW2000-3D), on the track's smoothed landmarks, each frame seeded with the track's previous pose.
+subject's right), pitch > 0 raises the chin (face looks up), roll > 0 tilts the head clockwise in the image (the
+labels' signs; tests/test_pose.py checks them on projections, and on a rotated and a mirrored photograph). Solved with
+OpenCV's PnP of the 51 inner points against a 3D mean face (``models/face3d_68.json``, fitted by
+benchmarks/pose_fit.py to half of AFLW2000-3D), on the track's smoothed landmarks, each frame seeded with the track's
+previous pose.
 
 Openness is scale-free: the eye aspect ratio (Soukupova and Cech, 2016) of each eye's six points, the vertical
 lid distances over the eye's width, and the same for the inner lips over the mouth's width. Left and right are

@@ -180,3 +180,42 @@ def test_unknown_detector_names_the_registered_ones():
     assert {"mediapipe", "opencv", "truth"} <= set(detector_names())
     with pytest.raises(FacetrackError, match="mediapipe"):
         create_detector("nope")
+
+
+def test_detect_width_shrinks_large_frames_and_maps_boxes_back():
+    """`--detect-width`: a detector without its own width option sees the frame shrunk; its boxes come back in
+    frame pixels; narrower frames pass untouched; nonsense widths are refused in one line."""
+    from facetrack.detectors import ShrunkDetector, create_detector, register
+
+    seen = []
+
+    class Probe:
+        name, box_adapter = "probe", IDENTITY
+
+        def detect(self, frame, time_s=None):
+            seen.append(frame.shape[:2])
+            h, w = frame.shape[:2]
+            return [Detection([w * 0.25, h * 0.25, w * 0.5, h * 0.5], 0.9)]
+
+        def close(self):
+            pass
+
+    from facetrack.detectors import _REGISTRY
+    register("probe_test", lambda model_path=None, min_score=0.5: Probe(), "test only")
+    try:
+        _check_shrunk(create_detector, ShrunkDetector, seen)
+    finally:
+        _REGISTRY.pop("probe_test")
+
+
+def _check_shrunk(create_detector, ShrunkDetector, seen):
+    det = create_detector("probe_test", detect_width=640)
+    assert isinstance(det, ShrunkDetector)
+    big = np.zeros((1080, 1920, 3), np.uint8)
+    (d,) = det.detect(big)
+    assert seen[-1] == (360, 640)
+    np.testing.assert_allclose(d.box, [480, 270, 960, 540], atol=1.5)
+    det.detect(np.zeros((240, 320, 3), np.uint8))
+    assert seen[-1] == (240, 320)
+    with pytest.raises(FacetrackError, match="detect-width"):
+        create_detector("probe_test", detect_width=8)

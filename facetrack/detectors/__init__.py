@@ -71,13 +71,48 @@ def detector_names() -> list[str]:
 DEFAULT_DETECTOR = "mediapipe"
 
 
-def create_detector(name: str = DEFAULT_DETECTOR, model_path=None, min_score: float = 0.5) -> Detector:
+class ShrunkDetector:
+    """Runs a detector on the frame shrunk to ``detect_width`` pixels wide (wider frames only) and maps its boxes
+    back: far less work on large frames, at the cost of the smallest faces."""
+
+    def __init__(self, inner: Detector, detect_width: int):
+        self.inner, self.detect_width = inner, int(detect_width)
+        self.name, self.box_adapter = inner.name, inner.box_adapter
+
+    def detect(self, frame: np.ndarray, time_s: float | None = None) -> list[Detection]:
+        import cv2
+        h, w = frame.shape[:2]
+        s = self.detect_width / max(w, 1)
+        if s >= 1.0:
+            return self.inner.detect(frame, time_s)
+        small = cv2.resize(frame, (self.detect_width, max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+        return [Detection(np.asarray(d.box, np.float64) / s, d.score) for d in self.inner.detect(small, time_s)]
+
+    def warmup(self) -> None:
+        if hasattr(self.inner, "warmup"):
+            self.inner.warmup()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def create_detector(name: str = DEFAULT_DETECTOR, model_path=None, min_score: float = 0.5,
+                    detect_width: int | None = None) -> Detector:
     """A detector by registered name. ``model_path``: its model file where it takes one; ``min_score``: the
-    lowest score it should report."""
+    lowest score it should report; ``detect_width``: frames wider than this are shrunk to it for detection (a
+    detector with its own ``detect_width``, RetinaFace, takes it; others are wrapped in :class:`ShrunkDetector`)."""
     entry = _REGISTRY.get(name)
     if entry is None:
         raise FacetrackError(f"unknown detector {name!r} (choose {', '.join(detector_names())})")
-    return entry.factory(model_path=model_path, min_score=min_score)
+    if detect_width is not None and detect_width < 32:
+        raise FacetrackError(f"--detect-width must be at least 32 pixels, got {detect_width}")
+    det = entry.factory(model_path=model_path, min_score=min_score)
+    if detect_width is None:
+        return det
+    if hasattr(det, "detect_width"):
+        det.detect_width = int(detect_width)
+        return det
+    return ShrunkDetector(det, detect_width)
 
 
 def detect_boxes(detector: Detector, frame: np.ndarray, time_s: float | None = None, min_score: float = 0.0,
