@@ -96,7 +96,7 @@ def cmd_predict(a) -> int:
         prog = Progress(len(paths), "predict", "img", every_s=5.0)
     done = failed = total = 0
     try:
-        for p in paths:
+        for p, rel in paths:
             img = cv2.imread(str(p), cv2.IMREAD_COLOR)
             if img is None:
                 if single:
@@ -115,7 +115,7 @@ def cmd_predict(a) -> int:
                 vis = img.copy()
                 for f in faces:
                     draw_face(vis, f, label="")
-                target = Path(a.out) if single else Path(a.out) / p.name
+                target = Path(a.out) if single else Path(a.out) / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if not cv2.imwrite(str(target), vis):
                     raise FacetrackError(f"cannot write {target}")

@@ -13,15 +13,18 @@ from .types import Face
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
-def image_paths(inputs: list[str]) -> list[Path]:
-    """Files as given; folders give their image files (by suffix, recursively, sorted). A missing path is an error."""
-    out: list[Path] = []
+def image_paths(inputs: list[str]) -> list[tuple[Path, Path]]:
+    """(path, name for outputs): files as given (their file name); folders give their image files (by suffix,
+    recursively, sorted; named by their path inside the folder, so equal names in subfolders stay apart). A missing
+    path is an error."""
+    out: list[tuple[Path, Path]] = []
     for s in inputs:
         p = Path(s)
         if p.is_dir():
-            out += sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
+            out += [(q, q.relative_to(p)) for q in sorted(p.rglob("*"))
+                    if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES]
         elif p.is_file():
-            out.append(p)
+            out.append((p, Path(p.name)))
         else:
             raise FacetrackError(f"no such file or folder: {s}")
     return out

@@ -110,5 +110,5 @@ def test_predict_over_a_folder_writes_one_json_line_per_image(tmp_path, detector
     fa, fb = by["a.png"]["faces"][0], by["b.jpg"]["faces"][0]
     assert len(fa["landmarks"]) == 68 and len(fa["box"]) == 4
     assert fb["yaw"] == pytest.approx(-fa["yaw"], abs=1.5) and fb["roll"] == pytest.approx(-fa["roll"], abs=1.5)
-    assert (tmp_path / "annotated" / "a.png").is_file() and (tmp_path / "annotated" / "b.jpg").is_file()
+    assert (tmp_path / "annotated" / "a.png").is_file() and (tmp_path / "annotated" / "sub" / "b.jpg").is_file()
     assert json.loads(r.stdout)["faces"] == 2
