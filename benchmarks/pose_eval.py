@@ -24,17 +24,6 @@ from facetrack.pose import HeadPose, angles_from_rotation  # noqa: E402
 from pose_fit import load_aflw, split  # noqa: E402
 
 
-def nearest(boxes: np.ndarray, truth: np.ndarray) -> int | None:
-    """Index of the detected box whose centre is nearest the labelled face's (within half its size)."""
-    if not len(boxes):
-        return None
-    c = truth.mean(0)
-    size = np.ptp(truth, 0).max()
-    d = np.abs((boxes[:, :2] + boxes[:, 2:]) / 2 - c).max(1)
-    k = int(np.argmin(d))
-    return k if d[k] < 0.5 * size else None
-
-
 def mediapipe_landmarker(task: Path):
     import mediapipe as mp
     from mediapipe.tasks.python import BaseOptions, vision
@@ -84,6 +73,7 @@ def main() -> int:
     res: dict = {}
     res["pnp_on_labelled_landmarks"] = mae({n: hp.solve(lm[n], (450, 450))[0] for n in test}, pose, test)
     from facetrack.detectors import create_detector, detect_boxes
+    from facetrack.evaluate import match
     from facetrack.landmarks import LandmarkPredictor
     det = create_detector("mediapipe", min_score=0.5)
     pred = LandmarkPredictor("default", "cpu")
@@ -91,10 +81,10 @@ def main() -> int:
     for n in test:
         img = cv2.imread(str(folder / "images" / n))
         _, boxes = detect_boxes(det, img, None, 0.5)
-        k = nearest(boxes, lm[n])
-        if k is None:
+        box = match(boxes, lm[n], tolerance=0.5)
+        if box is None:
             continue
-        pts, _ = pred.predict(img, boxes[k:k + 1], refine=2)
+        pts, _ = pred.predict(img, box[None], refine=2)
         t0 = time.perf_counter()
         ours[n] = hp.solve(pts[0], (img.shape[1], img.shape[0]))[0]
         t_pose += time.perf_counter() - t0

@@ -1,7 +1,7 @@
 """Build the 3D mean face that head pose is solved against, from half of AFLW2000-3D (2D landmarks + pose labels).
 
 The 2D landmarks are the data set's labels (default), or with ``--points model`` the product's own (default detector
-and model, as `facetrack predict`). The second scored better on the held-out half (MAE yaw/pitch/roll 5.64 / 7.12 /
+and model, as `facetrack predict`). The second scored better on the held-out half (MAE yaw/pitch/roll 5.63 / 7.14 /
 4.13 against 6.43 / 8.84 / 4.35) but is not shipped: it reads the near-frontal sample photograph as pitched -27
 degrees (-14.6 with the label-fitted face) and a 20-degree in-plane rotation moves its roll by only 16.9: it learns
 AFLW2000-3D's pitch bias and the model's large-pose errors into the face's depth (docs/pose.md).
@@ -80,17 +80,16 @@ def model_landmarks(folder: Path, names: list[str], truth: dict) -> dict[str, np
     import cv2
 
     from facetrack.detectors import create_detector, detect_boxes
+    from facetrack.evaluate import match
     from facetrack.landmarks import LandmarkPredictor
     det, pred = create_detector("mediapipe", min_score=0.5), LandmarkPredictor("default", "cpu")
     out = {}
     for n in names:
         img = cv2.imread(str(folder / "images" / n))
         _, boxes = detect_boxes(det, img, None, 0.5)
-        if len(boxes):
-            d = np.abs((boxes[:, :2] + boxes[:, 2:]) / 2 - truth[n].mean(0)).max(1)
-            k = int(np.argmin(d))
-            if d[k] < 0.5 * np.ptp(truth[n], 0).max():
-                out[n] = pred.predict(img, boxes[k:k + 1], refine=2)[0][0].astype(np.float64)
+        box = match(boxes, truth[n], tolerance=0.5)
+        if box is not None:
+            out[n] = pred.predict(img, box[None], refine=2)[0][0].astype(np.float64)
     det.close()
     return out
 
