@@ -29,7 +29,7 @@ from facetrack.evaluate import match  # noqa: E402
 from facetrack.landmarks import LandmarkPredictor  # noqa: E402
 from facetrack.peers import DlibLandmarker  # noqa: E402
 from pipnet_model.datasets import load_dataset, read_image  # noqa: E402
-from pipnet_model.inference import evaluate  # noqa: E402
+from pipnet_model.runtime import evaluate  # noqa: E402
 from pipnet_model.metrics import ced_plot, nme_per_face, summary  # noqa: E402
 
 
@@ -58,7 +58,7 @@ def main() -> int:
     t = time.perf_counter()
     pred = LandmarkPredictor(a.model, "cpu", backend=a.backend, precision=a.precision)
     out["facetrack_engine"] = f"{pred.backend} {pred.precision}"
-    nm_ft, _ = evaluate(pred.model, ds, device="cpu", predictor=pred.predictor)
+    nm_ft, _ = evaluate(pred.meta, ds, pred.predict_crops)
     out["facetrack_gt_boxes"] = summary(nm_ft) | {"seconds": time.perf_counter() - t}
 
     dl = DlibLandmarker()
@@ -74,8 +74,8 @@ def main() -> int:
     out["dlib_box_adapter"] = {"scale": dlib_adapter.scale, "shift": dlib_adapter.shift}
 
     haar = HaarDetector()
-    pred_dlibbox = LandmarkPredictor(pred.model, "cpu", box_adapter=dlib_adapter, backend=a.backend, precision=a.precision)
-    pred_haar = LandmarkPredictor(pred.model, "cpu", box_adapter=haar.box_adapter, backend=a.backend, precision=a.precision)
+    pred_dlibbox = LandmarkPredictor(a.model, "cpu", box_adapter=dlib_adapter, backend=a.backend, precision=a.precision)
+    pred_haar = LandmarkPredictor(a.model, "cpu", box_adapter=haar.box_adapter, backend=a.backend, precision=a.precision)
     e_dlib, e_ft_dlibbox, e_ft_refined, e_haar, idx_dlib = [], [], [], [], []
     t_dlib = t_ft = 0.0
     for i, r in enumerate(ds.records):

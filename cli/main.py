@@ -17,7 +17,15 @@ def _csv_ints(s: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {s!r}") from None
 
 
+def _need_torch(what: str) -> None:
+    """Commands that truly need torch say which extra to install, in one line (exit 2), where it is missing."""
+    from facetrack.backends import needs_torch, torch_installed
+    if not torch_installed():
+        raise needs_torch(what)
+
+
 def cmd_train(a) -> int:
+    _need_torch("facetrack train")
     from pipnet_model.train import TrainConfig, train
     cfg = TrainConfig(data=a.data, val=a.val, images=a.images, backbone=a.backbone, out=a.out, epochs=a.epochs,
                       batch_size=a.batch_size, lr=a.lr, milestones=a.milestones, input_size=a.input_size,
@@ -35,8 +43,8 @@ def cmd_eval(a) -> int:
 
     from facetrack.landmarks import LandmarkPredictor
     from pipnet_model.datasets import load_dataset
-    from pipnet_model.inference import evaluate
     from pipnet_model.metrics import ced_plot, summary
+    from pipnet_model.runtime import evaluate
     ds = load_dataset(a.data, a.images)
     lp = LandmarkPredictor(a.model, a.device, backend=a.backend, precision=a.precision)
     if a.boxes == "detector":  # the product's own path: detector, box adapter, refine passes
@@ -50,7 +58,7 @@ def cmd_eval(a) -> int:
         s.update(boxes="detector", detector=a.detector, refine=a.refine)
         nmes = nmes[np.isfinite(nmes)]
     else:
-        nmes, _ = evaluate(lp.model, ds, a.batch_size, predictor=lp.predictor)
+        nmes, _ = evaluate(lp.meta, ds, lp.predict_crops, a.batch_size)
         s = summary(nmes, a.threshold)
         s.update(boxes="labels")
     s.update(model=str(a.model), data=a.data, median_nme=float(np.median(nmes)) if len(nmes) else None,
@@ -140,10 +148,16 @@ def cmd_predict(a) -> int:
 
 
 def cmd_export(a) -> int:
+    _need_torch("facetrack export")
+    from facetrack.assets import resolve_model_path
     from facetrack.landmarks import load_model
-    from pipnet_model.export import export_onnx, max_abs_diff
-    model = load_model(a.model)
-    p = export_onnx(model, a.out, a.opset, check=False)
+    from pipnet_model.export import export_onnx, max_abs_diff, write_runtime_file
+    path = resolve_model_path(a.model)
+    model = load_model(path)
+    if a.out:
+        p = export_onnx(model, a.out, a.opset, check=False)
+    else:  # the runtime file beside the model, what OpenVINO / ONNX Runtime run without torch
+        p = write_runtime_file(path)
     err = max_abs_diff(model, p)
     print(json.dumps({"onnx": str(p), "max_abs_diff_vs_torch": err}))
     if err is not None and err > 1e-4:
@@ -165,12 +179,13 @@ def cmd_quantize(a) -> int:
 
 def cmd_info(a) -> int:
     from facetrack.assets import resolve_model_path
-    from pipnet_model.checkpoint import read_meta
+    from facetrack.backends import runtime_files
+    from pipnet_model.meta import read_meta
     p = resolve_model_path(a.model)
     m = read_meta(p).to_json()
     m.pop("mean_face")
     m.pop("nb_idx")
-    print(json.dumps({"path": str(p), "bytes": p.stat().st_size, **m}, indent=1))
+    print(json.dumps({"path": str(p), "bytes": p.stat().st_size, "runtime_files": runtime_files(p), **m}, indent=1))
     return 0
 
 
@@ -274,6 +289,19 @@ def cmd_bench(a) -> int:
         if source is None:
             from facetrack.samples import ClipSpec, make_clip
             source = str(make_clip(Path(a.workdir) / "bench_sample.mp4", ClipSpec()))
+        if a.whole_process:
+            res = bench.bench_whole_process(source, a.runs, a.peers)
+            if not a.json:
+                for k, v in res["systems"].items():
+                    print(f"{k:26s} {v['frames']} frames, median {v['median_wall_s']} s whole process -> "
+                          f"{v['fps_whole_process']} frames/s")
+                if "facetrack_over_mediapipe" in res:
+                    print(f"facetrack / MediaPipe: {res['facetrack_over_mediapipe']}x")
+                print("first frame (1-frame job, whole process): " +
+                      ", ".join(f"{k} {v} s" for k, v in res["first_frame_s"].items()))
+            else:
+                print(json.dumps(res))
+            return 0
         res = bench.bench_pipeline(source, a.frames, _track_options(a), peers=a.peers, write_video=a.write_video)
         if not a.json:
             print(f"{res['source']}: {res['frames']} frames, {res['faces']} faces, backend {res['backend']} {res['precision']} on "
@@ -311,6 +339,7 @@ def cmd_harvest(a) -> int:
 
 
 def cmd_stc(a) -> int:
+    _need_torch("facetrack stc")
     from pipnet_model.stc import STCConfig, stc
     from pipnet_model.train import TrainConfig
     init = None
@@ -444,9 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress on stderr")
     r.set_defaults(fn=cmd_predict)
 
-    x = sub.add_parser("export", help="export a model to ONNX")
+    x = sub.add_parser("export", help="export a model to ONNX (by default its runtime file NAME.onnx beside it)")
     x.add_argument("--model", default="default")
-    x.add_argument("--out", required=True)
+    x.add_argument("--out", help="write here instead of the runtime file beside the model")
     x.add_argument("--opset", type=int, default=17)
     x.set_defaults(fn=cmd_export)
 
@@ -491,6 +520,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_track_args(b)
     b.add_argument("--frames", type=int, default=300, help="frames to decode into memory and run")
     b.add_argument("--peers", action="store_true", help="also MediaPipe Face Landmarker and dlib on the same frames")
+    b.add_argument("--whole-process", action="store_true",
+                   help="each system in a fresh process on the whole clip writing CSV, as a user runs it (with "
+                        "--peers: MediaPipe Face Landmarker too), interleaved --runs times; and the time to the "
+                        "first frame, cold and warm")
+    b.add_argument("--runs", type=int, default=3, help="interleaved repetitions for --whole-process (medians)")
     b.add_argument("--write-video", action="store_true", help="include annotated-video encoding in the write stage")
     b.add_argument("--landmarks", action="store_true", help="landmark stage only: faces/s against batch size")
     b.add_argument("--backends", help="comma-separated backends for --landmarks (default: all installed)")

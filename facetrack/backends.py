@@ -1,120 +1,138 @@
-"""Inference backends for PIPNet: torch (eager), ONNX Runtime, OpenVINO.
+"""Inference backends for PIPNet: OpenVINO and ONNX Runtime (no torch), torch (eager; CUDA).
 
-A runner takes a normalised float32 batch (B, 3, S, S) and returns the five raw output maps as torch
-tensors. ``auto`` picks the fastest one installed for the device: OpenVINO, then ONNX Runtime, then torch on
-CPU; torch on CUDA. ONNX files are exported once per model file and cached in ``$FACETRACK_HOME/onnx``.
+A runner takes a normalised float32 batch (B, 3, S, S) as numpy (``run_np``, OpenVINO and ONNX Runtime) or as a
+torch tensor (``__call__``, the torch runner) and returns the five raw output maps. ``auto`` picks the fastest one
+installed for the device: OpenVINO, then ONNX Runtime, then torch on a CPU; torch on CUDA.
+
+The CPU engines run a model's *runtime files*, written beside the model file by ``facetrack train`` and
+``facetrack export`` (the bundled default ships them): ``NAME.onnx`` (fp32 compute; weights stored as in the
+checkpoint) and, optionally, ``NAME.int8.xml`` + ``.bin`` (OpenVINO int8 from ``facetrack quantize``). Each is
+tagged with the sha256 of the model file it was made from and used only for exactly that file. A model without
+them is exported into ``$FACETRACK_HOME/onnx`` once, which needs torch. Nothing in this module imports torch
+unless the torch backend, CUDA or such an export is asked for.
 
 Precision: ``fp32``, ``fp16`` (torch, for CUDA), ``bf16`` (OpenVINO on CPUs with bf16, torch), ``int8``
-(OpenVINO, from a quantized model file made by ``facetrack quantize`` that sits next to the model:
-``NAME.int8.xml`` + ``.bin``; the bundled default ships one). ``auto``: int8 when the backend is OpenVINO and
-a quantized file made from exactly these weights is there, else the backend's default (fp32; fp16 for torch
-on CUDA; OpenVINO's own choice, bf16 on CPUs that have it).
+(OpenVINO). ``auto``: int8 when the backend is OpenVINO and a matching quantized file is there, else the
+backend's default (fp32; fp16 for torch on CUDA; OpenVINO's own choice, bf16 on CPUs that have it).
 """
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
+import struct
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
-
-from pipnet_model.checkpoint import PIPNetModel
 
 from .errors import FacetrackError
 
 BACKENDS = ("auto", "torch", "onnxruntime", "openvino")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
-INT8_KEY = ["facetrack", "source_weights"]  # rt_info path in a quantized model: the hash of its fp32 weights
+INT8_KEY = ["facetrack", "source_sha256"]  # rt_info path in a quantized model: the sha256 of its model file
+ONNX_KEY = "source_sha256"  # ONNX metadata property of a runtime file: the same
+TRAIN_EXTRA = "pip install 'facetrack[train]'"
+_THREADS: int | None = None
+
+
+# ----------------------------------------------------------------------------------- environment
+def torch_installed() -> bool:
+    return importlib.util.find_spec("torch") is not None
+
+
+def needs_torch(what: str, extra: str = "train") -> FacetrackError:
+    """The one-line error for something that truly needs torch (the CLI prints it and exits 2)."""
+    return FacetrackError(f"{what} needs torch, which this install does not have: pip install 'facetrack[{extra}]'")
 
 
 def installed(name: str) -> bool:
-    import importlib.util
-    if name == "torch":
-        return True
-    mod = {"onnxruntime": "onnxruntime", "openvino": "openvino"}[name]
-    if importlib.util.find_spec(mod) is None:
-        return False
-    return importlib.util.find_spec("onnx") is not None  # exporting needs the onnx package
+    mod = {"torch": "torch", "onnxruntime": "onnxruntime", "openvino": "openvino"}[name]
+    return importlib.util.find_spec(mod) is not None
 
 
-def pick_backend(backend: str, device: torch.device) -> str:
+def cpu_threads() -> int:
+    """Threads for the CPU engines: :func:`set_threads`' value, else the cores this process may use."""
+    if _THREADS:
+        return _THREADS
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def set_threads(n: int | None) -> None:
+    """Cap the engines' threads (batch workers share the cores); torch too, when it is already loaded."""
+    global _THREADS
+    _THREADS = n or None
+    if n and "torch" in sys.modules:
+        import torch
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+
+
+def _cuda_driver() -> bool:
+    """A CUDA driver library loads (cheap, and without torch: a CPU-only machine never imports torch to learn it)."""
+    import ctypes
+    for name in ("libcuda.so.1", "libcuda.so", "nvcuda.dll"):
+        try:
+            ctypes.CDLL(name)
+            return True
+        except OSError:
+            continue
+    return False
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``auto`` -> ``cuda`` when torch with CUDA and a GPU are there, else ``cpu``; ``cuda[:N]`` needs torch."""
+    d = str(device)
+    if d == "auto":
+        if torch_installed() and _cuda_driver():
+            import torch
+            if torch.cuda.is_available():
+                return "cuda"
+        return "cpu"
+    if d == "cpu":
+        return d
+    if d == "cuda" or d.startswith("cuda:"):
+        if not torch_installed():
+            raise needs_torch(f"--device {d}", "gpu")
+        import torch
+        if not torch.cuda.is_available():
+            raise FacetrackError(f"--device {d}: torch sees no CUDA device here")
+        return d
+    raise FacetrackError(f"unknown device {d!r} (choose auto, cpu, cuda or cuda:N)")
+
+
+def pick_backend(backend: str, device: str) -> str:
     if backend not in BACKENDS:
         raise FacetrackError(f"unknown backend {backend!r} (choose {', '.join(BACKENDS)})")
+    cuda = device != "cpu"
     if backend != "auto":
-        if device.type == "cuda" and backend != "torch":
+        if cuda and backend != "torch":
             raise FacetrackError(f"backend {backend} runs on the CPU; use --backend torch with --device cuda")
+        if backend == "torch" and not torch_installed():
+            raise needs_torch("--backend torch")
         if not installed(backend):
-            raise FacetrackError(f"backend {backend} is not installed (pip install 'facetrack[{backend if backend == 'openvino' else 'onnx'}]')")
+            raise FacetrackError(f"backend {backend} is not installed (pip install "
+                                 f"'facetrack[{'onnx' if backend == 'onnxruntime' else backend}]')")
         return backend
-    if device.type != "cpu":
+    if cuda:
         return "torch"
     for b in ("openvino", "onnxruntime"):
         if installed(b):
             return b
-    return "torch"
+    if torch_installed():
+        return "torch"
+    raise FacetrackError("no inference engine is installed: pip install openvino (or onnxruntime)")
 
 
-class TorchRunner:
-    name = "torch"
-
-    def __init__(self, model: PIPNetModel, device: torch.device, precision: str | None = None):
-        self.device = device
-        self.precision = precision or ("fp16" if device.type == "cuda" else "fp32")
-        self.dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[self.precision]
-        net = model.net.to(device).eval().to(memory_format=torch.channels_last)
-        self.net = net.to(self.dtype)
-
-    @torch.inference_mode()
-    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        x = x.to(self.device, non_blocking=True)
-        out = self.net(x.to(self.dtype))
-        return tuple(o.float() for o in out)
-
-
-def _model_key(model: PIPNetModel) -> str:
-    """A hash of the weights (as fp32)."""
-    h = hashlib.sha256()
-    for k, v in model.net.state_dict().items():
-        h.update(k.encode())
-        h.update(v.detach().cpu().float().numpy().tobytes())
-    return h.hexdigest()[:20]
-
-
-def onnx_file(model: PIPNetModel) -> Path:
-    """The model as ONNX, exported once and cached by content hash."""
-    from pipnet_model.export import export_onnx
-    from .assets import cache_dir
-    d = cache_dir() / "onnx"
-    try:
-        d.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        d = Path(tempfile.mkdtemp(prefix="facetrack-onnx-"))
-    p = d / f"pipnet-{_model_key(model)}-{model.meta.input_size}.onnx"
-    if not p.is_file():
-        tmp = p.with_name(p.name + f".tmp{os.getpid()}")
-        export_onnx(model, tmp, check=False)
-        os.replace(tmp, p)
-    return p
-
-
-class OnnxRuntimeRunner:
-    name = "onnxruntime"
-    precision = "fp32"
-
-    def __init__(self, model: PIPNetModel, threads: int | None = None):
-        import onnxruntime as ort
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads or torch.get_num_threads()
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.sess = ort.InferenceSession(str(onnx_file(model)), so, providers=["CPUExecutionProvider"])
-
-    def run_np(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
-        return tuple(self.sess.run(None, {"image": np.ascontiguousarray(x, dtype=np.float32)}))
-
-    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return tuple(torch.from_numpy(o) for o in self.run_np(x.cpu().numpy()))
+# --------------------------------------------------------------------------------- runtime files
+def onnx_beside(model_path: str | Path) -> Path:
+    """NAME.onnx beside NAME.safetensors: the runtime file the CPU engines run."""
+    from pipnet_model.meta import runtime_file
+    return runtime_file(model_path)
 
 
 def int8_file(model_path: str | Path | None) -> Path | None:
@@ -125,8 +143,132 @@ def int8_file(model_path: str | Path | None) -> Path | None:
     return p.with_name(p.name.split(".")[0] + ".int8.xml")
 
 
-def read_int8(model: PIPNetModel, model_path: str | Path | None):
-    """The quantized ov.Model for these exact weights, or (None, reason)."""
+def _varint(f) -> int | None:
+    shift = value = 0
+    while True:
+        b = f.read(1)
+        if not b:
+            return None
+        value |= (b[0] & 0x7F) << shift
+        if b[0] < 0x80:
+            return value
+        shift += 7
+
+
+def onnx_metadata(path: str | Path) -> dict[str, str]:
+    """An ONNX file's metadata properties (ModelProto field 14), read from the protobuf wire format directly:
+    the weights are skipped, not parsed, and no onnx package is needed."""
+    out: dict[str, str] = {}
+    with open(path, "rb") as f:
+        while (tag := _varint(f)) is not None:
+            field, wire = tag >> 3, tag & 7
+            if wire == 0:
+                _varint(f)
+            elif wire == 1:
+                f.seek(8, 1)
+            elif wire == 5:
+                f.seek(4, 1)
+            elif wire == 2:
+                n = _varint(f) or 0
+                if field != 14:
+                    f.seek(n, 1)
+                    continue
+                entry, kv = f.read(n), {}
+                i = 0
+                while i < len(entry):  # StringStringEntryProto: key = 1, value = 2, both strings
+                    t = entry[i]
+                    i += 1
+                    m = shift = 0
+                    while True:
+                        b = entry[i]
+                        i += 1
+                        m |= (b & 0x7F) << shift
+                        shift += 7
+                        if b < 0x80:
+                            break
+                    kv[t >> 3] = entry[i:i + m].decode("utf-8", "replace")
+                    i += m
+                if 1 in kv:
+                    out[kv[1]] = kv.get(2, "")
+            else:
+                raise FacetrackError(f"{path} is not an ONNX model file")
+    return out
+
+
+def runtime_files(model_path: str | Path) -> dict:
+    """What the torch-free engines find beside a model file: {"onnx": PATH or why not, "int8": PATH or why not}."""
+    f = onnx_beside(model_path)
+    try:
+        onnx = str(f) if onnx_metadata(f).get(ONNX_KEY) == file_key(model_path) else f"{f.name} is from other weights"
+    except (OSError, FacetrackError, IndexError):
+        onnx = f"no usable {f.name} (facetrack export --model {model_path} writes it; needs torch)"
+    q = int8_file(model_path)
+    int8 = str(q) if q.is_file() and _int8_key(q) == file_key(model_path) else f"no matching {q.name} (facetrack quantize)"
+    return {"onnx": onnx, "int8": int8}
+
+
+def _int8_key(xml: Path) -> str | None:
+    """The source hash in a quantized model's rt_info, read from its XML text (no OpenVINO needed)."""
+    import re
+    m = re.search(r"<source_sha256 value=\"([0-9a-f]+)\"", xml.read_text(errors="replace"))
+    return m.group(1) if m else None
+
+
+def file_key(path: str | Path) -> str:
+    from pipnet_model.meta import file_key as key
+    return key(path)
+
+
+def runtime_onnx(model_path: Path | None, torch_model=None) -> Path:
+    """The ONNX file the CPU engines run for a model: its runtime file beside it when made from exactly this
+    file, else one exported into the cache (once per model; needs torch)."""
+    why = ""
+    if model_path is not None:
+        f = onnx_beside(model_path)
+        if f.is_file():
+            try:
+                if onnx_metadata(f).get(ONNX_KEY) == file_key(model_path):
+                    return f
+                why = f"{f.name} beside it was made from other weights"
+            except (OSError, FacetrackError, IndexError):
+                why = f"{f.name} beside it is damaged"
+        else:
+            why = f"it has no runtime file {f.name}"
+    if not torch_installed():
+        raise FacetrackError(f"{model_path}: {why}; make it with `facetrack export --model {model_path}`, which "
+                             f"needs torch ({TRAIN_EXTRA}), or use a model made by facetrack train")
+    return _cached_export(model_path, torch_model)
+
+
+def _cached_export(model_path: Path | None, torch_model=None) -> Path:
+    from .assets import cache_dir
+    if torch_model is None:
+        from pipnet_model.checkpoint import load_model
+        torch_model = load_model(model_path)
+    key = file_key(model_path) if model_path is not None else _weights_key(torch_model)
+    d = cache_dir() / "onnx"
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        d = Path(tempfile.mkdtemp(prefix="facetrack-onnx-"))
+    p = d / f"pipnet-{key[:20]}-{torch_model.meta.input_size}.onnx"
+    if not p.is_file():
+        from pipnet_model.export import export_onnx
+        export_onnx(torch_model, p, check=False)
+    return p
+
+
+def _weights_key(model) -> str:
+    """A hash of an in-memory model's weights (as fp32), for models that have no file."""
+    h = hashlib.sha256()
+    for k, v in sorted(model.net.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().float().numpy().tobytes())
+    return h.hexdigest()
+
+
+def read_int8(model_path: str | Path | None):
+    """The quantized ov.Model for exactly this model file, or (None, reason)."""
     f = int8_file(model_path)
     if f is None or not f.is_file() or not f.with_suffix(".bin").is_file():
         return None, f"no quantized model at {f}" if f else "the model has no file to find a quantized one beside"
@@ -136,9 +278,44 @@ def read_int8(model: PIPNetModel, model_path: str | Path | None):
         key = om.get_rt_info(INT8_KEY).astype(str) if om.has_rt_info(INT8_KEY) else None
     except Exception as e:  # noqa: BLE001 - a damaged file is reported, not raised from deep inside OpenVINO
         return None, f"{f} could not be read ({str(e).splitlines()[0][:120]})"
-    if key != _model_key(model):
-        return None, f"{f} was quantized from other weights (re-run facetrack quantize)"
+    if key != file_key(model_path):
+        return None, f"{f} was quantized from another model file (re-run facetrack quantize)"
     return om, str(f)
+
+
+# ------------------------------------------------------------------------------------------ runners
+class TorchRunner:
+    name = "torch"
+
+    def __init__(self, model, device: str, precision: str | None = None):
+        import torch
+        self.device = torch.device(device)
+        self.precision = precision or ("fp16" if self.device.type == "cuda" else "fp32")
+        self.dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[self.precision]
+        net = model.net.to(self.device).eval().to(memory_format=torch.channels_last)
+        self.net = net.to(self.dtype)
+
+    def __call__(self, x):
+        import torch
+        with torch.inference_mode():
+            x = x.to(self.device, non_blocking=True)
+            out = self.net(x.to(self.dtype))
+            return tuple(o.float() for o in out)
+
+
+class OnnxRuntimeRunner:
+    name = "onnxruntime"
+    precision = "fp32"
+
+    def __init__(self, onnx_path: Path, threads: int | None = None):
+        import onnxruntime as ort
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads or cpu_threads()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+
+    def run_np(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
+        return tuple(self.sess.run(None, {"image": np.ascontiguousarray(x, dtype=np.float32)}))
 
 
 def _use_compile_cache(core) -> None:
@@ -156,37 +333,45 @@ def _use_compile_cache(core) -> None:
 class OpenVINORunner:
     name = "openvino"
 
-    def __init__(self, model: PIPNetModel, threads: int | None = None, precision: str | None = None,
-                 int8_model=None):
-        """``int8_model``: the quantized ov.Model (from :func:`read_int8`) when ``precision`` is int8."""
+    def __init__(self, input_size: int, onnx_path: Path | None = None, threads: int | None = None,
+                 precision: str | None = None, int8_model=None):
+        """``int8_model``: the quantized ov.Model (from :func:`read_int8`) when ``precision`` is int8, else the
+        network is read from ``onnx_path``."""
         import openvino as ov
-        core = ov.Core()
+        self.core = core = ov.Core()
         _use_compile_cache(core)
-        cfg = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads or torch.get_num_threads()}
+        self.cfg = cfg = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads or cpu_threads()}
         if precision == "int8":
             om = int8_model
         else:
             if precision:
                 cfg["INFERENCE_PRECISION_HINT"] = {"fp32": "f32", "bf16": "bf16"}[precision]
-            om = core.read_model(str(onnx_file(model)))
-        size = model.meta.input_size
+            om = core.read_model(str(onnx_path))
+        self.model = om
         # one face: a copy with the batch fixed at 1 (static shapes ran 12% faster than the dynamic-batch
         # model in paired runs, int8, 2 threads), one request splitting each layer over the threads
         one = om.clone()
-        one.reshape([1, 3, size, size])
+        one.reshape([1, 3, input_size, input_size])
         self.compiled = core.compile_model(one, "CPU", cfg)
         self.req = self.compiled.create_infer_request()
-        # batches: one stream per core, each a single thread, the batch split between them (on 2 cores,
-        # faster than one 2-thread request in 10 of 12 paired runs at batch 8, median 185 vs 179 faces/s)
-        n = cfg["INFERENCE_NUM_THREADS"]
-        if n > 1:
-            tp = core.compile_model(om, "CPU", {**cfg, "PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": n})
-            self.batch_reqs = [tp.create_infer_request() for _ in range(n)]
-        else:
-            self.batch_reqs = [core.compile_model(om, "CPU", cfg).create_infer_request()]
+        self._batch_reqs = None  # compiled on the first batch of two or more faces, not before
         # None: OpenVINO's own choice (bf16 on CPUs that have it, else f32); report what it runs
         self.precision = precision or {"bf16": "bf16", "f16": "fp16"}.get(
             str(self.compiled.get_property("INFERENCE_PRECISION_HINT")), "fp32")
+
+    @property
+    def batch_reqs(self) -> list:
+        # batches: one stream per core, each a single thread, the batch split between them (on 2 cores,
+        # faster than one 2-thread request in 10 of 12 paired runs at batch 8, median 185 vs 179 faces/s)
+        if self._batch_reqs is None:
+            n, cfg = self.cfg["INFERENCE_NUM_THREADS"], self.cfg
+            if n > 1:
+                tp = self.core.compile_model(self.model, "CPU", {**cfg, "PERFORMANCE_HINT": "THROUGHPUT",
+                                                                 "NUM_STREAMS": n})
+                self._batch_reqs = [tp.create_infer_request() for _ in range(n)]
+            else:
+                self._batch_reqs = [self.core.compile_model(self.model, "CPU", cfg).create_infer_request()]
+        return self._batch_reqs
 
     def run_np(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
         x = np.ascontiguousarray(x, dtype=np.float32)
@@ -200,9 +385,6 @@ class OpenVINORunner:
         for r in reqs:
             r.wait()
         return tuple(np.concatenate([r.get_output_tensor(i).data for r in reqs]) for i in range(5))
-
-    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return tuple(torch.from_numpy(o) for o in self.run_np(x.cpu().numpy()))
 
 
 def pick_precision(precision: str, backend: str, int8_model=None) -> str | None:
@@ -220,26 +402,27 @@ def pick_precision(precision: str, backend: str, int8_model=None) -> str | None:
     return precision
 
 
-def make_runner(model: PIPNetModel, backend: str = "auto", device: torch.device | str = "cpu",
-                precision: str = "auto", model_path: str | Path | None = None):
-    """A runner for ``model``; ``model_path`` (the file it came from) is where a quantized copy is looked for."""
-    dev = torch.device(device)
-    b = pick_backend(backend, dev)
+def make_runner(meta, backend: str = "auto", device: str = "cpu", precision: str = "auto",
+                model_path: Path | None = None, torch_model=None, load_torch=None):
+    """A runner for the model described by ``meta``: from the file ``model_path`` (its runtime files are
+    looked for beside it) or the in-memory ``torch_model``; ``load_torch()`` gives the torch model on demand."""
+    b = pick_backend(backend, device)
     om = None
     if b == "openvino" and precision in ("auto", "int8"):
-        om, why = read_int8(model, model_path)
+        om, why = read_int8(model_path) if model_path is not None else (None, "the model has no file")
         if om is None and precision == "int8":
             raise FacetrackError(f"int8: {why}")
     prec = pick_precision(precision, b, om)
-    try:
-        if b == "onnxruntime":
-            return OnnxRuntimeRunner(model)
-        if b == "openvino":
-            return OpenVINORunner(model, precision=prec, int8_model=om)
-    except FacetrackError:
-        raise
-    except Exception as e:  # noqa: BLE001 - an optional backend that fails falls back only when auto
-        if backend != "auto":
-            raise FacetrackError(f"backend {b} failed to start: {str(e).splitlines()[0][:160]}") from None
-        prec = pick_precision(precision, "torch")
-    return TorchRunner(model, dev, prec)
+    if b != "torch":
+        try:
+            if b == "onnxruntime":
+                return OnnxRuntimeRunner(runtime_onnx(model_path, torch_model))
+            onnx = None if prec == "int8" else runtime_onnx(model_path, torch_model)
+            return OpenVINORunner(meta.input_size, onnx, precision=prec, int8_model=om)
+        except FacetrackError:
+            raise
+        except Exception as e:  # noqa: BLE001 - an optional backend that fails falls back only when auto
+            if backend != "auto" or not torch_installed():
+                raise FacetrackError(f"backend {b} failed to start: {str(e).splitlines()[0][:160]}") from None
+            prec = pick_precision(precision, "torch")
+    return TorchRunner(load_torch() if torch_model is None else torch_model, device, prec)

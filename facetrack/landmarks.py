@@ -6,24 +6,27 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from pipnet_model.augment import (apply_affine, crop_matrix, from_unit, invert_affine, landmark_box,
+from pipnet_model.augment import (crop_matrix, from_unit, invert_affine, landmark_box,
                                   square_from_box, warp)
-from pipnet_model.checkpoint import PIPNetModel
-from pipnet_model.checkpoint import load_model as _load_file
-from pipnet_model.inference import CropPredictor, to_input, to_input_np
+from pipnet_model.meta import ModelMeta, read_meta
+from pipnet_model.runtime import decode_np, to_input_np
 
 from .assets import resolve_model_path
 from .detectors import IDENTITY, BoxAdapter
 from .errors import FacetrackError
 
 
-def load_model(model: str | Path | PIPNetModel = "default", device: str = "cpu") -> PIPNetModel:
-    """The bundled default model (``"default"``), a model file, or a training run folder."""
-    if isinstance(model, PIPNetModel):
+def load_model(model="default", device: str = "cpu"):
+    """The bundled default model (``"default"``), a model file, or a training run folder, as a torch
+    ``PIPNetModel`` (training, export, the torch backend). Needs torch."""
+    if not isinstance(model, (str, Path)):
         return model
-    return _load_file(resolve_model_path(model), device=device)
+    from .backends import needs_torch, torch_installed
+    if not torch_installed():
+        raise needs_torch("loading a model into torch")
+    from pipnet_model.checkpoint import load_model as load_file
+    return load_file(resolve_model_path(model), device=device)
 
 
 class LandmarkPredictor:
@@ -33,34 +36,60 @@ class LandmarkPredictor:
     the landmarks); ``box_adapter`` maps another convention onto it (a detector's ``box_adapter``, for boxes
     straight from that detector). Boxes may extend past the frame (the crop is padded). Frames are H x W x 3
     uint8 in ``color`` order ("BGR", as OpenCV and PyAV's bgr24, or "RGB").
+
+    ``model``: ``"default"``, a model file or run folder, or an in-memory torch ``PIPNetModel``. On a CPU with
+    OpenVINO or ONNX Runtime nothing here imports torch: crops are cut with OpenCV, the network runs from the
+    model's runtime files, the NRM decode runs in numpy. The torch backend and CUDA load the model into torch.
     """
 
-    def __init__(self, model: str | Path | PIPNetModel = "default", device: str = "auto",
-                 box_adapter: BoxAdapter | None = None, backend: str = "auto",
-                 device_crops: bool | None = None, precision: str = "auto"):
-        from pipnet_model.inference import resolve_device
-
-        from .backends import make_runner
-        path = None if isinstance(model, PIPNetModel) else resolve_model_path(model)
-        self.model = load_model(model if path is None else path)
-        dev = resolve_device(device)
-        runner = make_runner(self.model, backend, dev, precision, model_path=path)
-        self.backend = runner.name
-        self.precision = runner.precision
+    def __init__(self, model="default", device: str = "auto", box_adapter: BoxAdapter | None = None,
+                 backend: str = "auto", device_crops: bool | None = None, precision: str = "auto"):
+        from .backends import make_runner, resolve_device
+        if isinstance(model, (str, Path)):
+            self.path: Path | None = resolve_model_path(model)
+            self.meta: ModelMeta = read_meta(self.path)
+            self._model = None
+        else:  # an in-memory PIPNetModel
+            self.path, self.meta, self._model = None, model.meta, model
+        self.device = resolve_device(device)
+        self.runner = make_runner(self.meta, backend, self.device, precision, model_path=self.path,
+                                  torch_model=self._model, load_torch=lambda: self.model)
+        self.backend = self.runner.name
+        self.precision = self.runner.precision
+        self.numpy_path = hasattr(self.runner, "run_np")  # OpenVINO / ONNX Runtime: no torch on the way
+        self._torch = None  # the torch crop predictor (torch backend only), made on first use
         # OpenVINO / ONNX Runtime keep their own worker threads on the cores; torch's OpenMP team spinning
         # beside them on the small tensors around the network (input scaling, NRM decode) slowed the landmark
-        # stage 1.6x on 2 cores (11.7 vs 7.2 ms per face), so that glue runs on one thread there
-        self._glue_threads = 1 if (dev.type == "cpu" and runner.name != "torch") else None
-        self.predictor = CropPredictor(self.model, dev, runner=runner)
-        self.device = dev
-        self.size = self.model.meta.input_size
+        # stage 1.6x on 2 cores (11.7 vs 7.2 ms per face), so torch glue runs on one thread there
+        self._glue_threads = 1 if (self.device == "cpu" and self.numpy_path) else None
+        self._rev_np = self.meta.reverse_np()
+        self._nrm = self.meta.nrm != "none"
+        self.size = self.meta.input_size
         self.box_adapter = box_adapter or IDENTITY
         # on a GPU the crops are cut there: one upload per frame and one batched affine warp (grid_sample)
-        self.device_crops = (dev.type == "cuda") if device_crops is None else device_crops
+        self.device_crops = (self.device != "cpu") if device_crops is None else device_crops
+        if self.device_crops and self.numpy_path:
+            raise FacetrackError("device crops need the torch backend")
         self.timings = {"crop": 0.0, "network": 0.0, "decode_nrm": 0.0, "faces": 0}
+
+    @property
+    def model(self):
+        """The model as a torch ``PIPNetModel`` (loaded on first use; needs torch)."""
+        if self._model is None:
+            self._model = load_model(self.path)
+        return self._model
+
+    @property
+    def predictor(self):
+        """The torch crop predictor around this predictor's runner (torch paths only)."""
+        if self._torch is None:
+            from pipnet_model.inference import CropPredictor
+            self._torch = CropPredictor(self.model, self.device, runner=self.runner)
+        return self._torch
 
     @contextlib.contextmanager
     def _glue(self):
+        import torch
         if self._glue_threads is None:
             yield
             return
@@ -73,7 +102,7 @@ class LandmarkPredictor:
 
     @property
     def num_points(self) -> int:
-        return self.model.meta.num_points
+        return self.meta.num_points
 
     def crop_matrices(self, boxes: np.ndarray, adapt: bool = True) -> list[np.ndarray]:
         """Source->crop matrices; ``adapt=False`` for boxes already in the landmark-box convention."""
@@ -81,7 +110,7 @@ class LandmarkPredictor:
         for box in np.asarray(boxes, dtype=np.float64).reshape(-1, 4):
             if adapt:
                 box = self.box_adapter(box)
-            cx, cy, side = square_from_box(box, self.model.meta.crop_scale)
+            cx, cy, side = square_from_box(box, self.meta.crop_scale)
             mats.append(crop_matrix(cx, cy, side, self.size))
         return mats
 
@@ -133,19 +162,23 @@ class LandmarkPredictor:
         n = self.num_points
         if not all_mats:
             return [(np.zeros((0, n, 2), np.float32), np.zeros((0, n), np.float32)) for _ in items]
-        if not self.device_crops and self.predictor.numpy_path:  # ONNX Runtime / OpenVINO: no torch on the way
-            x = to_input_np(np.concatenate(all_crops), self.model, color == "BGR")
+        if self.numpy_path:  # ONNX Runtime / OpenVINO: no torch on the way
+            x = to_input_np(np.concatenate(all_crops), self.meta, color == "BGR")
             self.timings["crop"] += time.perf_counter() - t0
             pts, conf = self.infer_np(x)
         else:
+            import torch
+
+            from pipnet_model.inference import to_input
             with self._glue():
                 x = (torch.cat(all_crops) if self.device_crops
                      else to_input(np.concatenate(all_crops), self.model, color == "BGR", self.device))
             self.timings["crop"] += time.perf_counter() - t0
             pts, conf = self.infer(x)
         t2 = time.perf_counter()
-        lms = np.stack([apply_affine(from_unit(p.astype(np.float64), self.size), invert_affine(m))
-                        for p, m in zip(pts, all_mats)]).astype(np.float32)
+        inv = np.stack([invert_affine(m) for m in all_mats])  # (K, 2, 3) crop -> frame
+        lms = (from_unit(pts.astype(np.float64), self.size) @ inv[:, :, :2].transpose(0, 2, 1)
+               + inv[:, None, :, 2]).astype(np.float32)
         self.timings["decode_nrm"] += time.perf_counter() - t2
         out, k = [], 0
         for c in counts:
@@ -153,12 +186,16 @@ class LandmarkPredictor:
             k += c
         return out
 
-    def infer(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """Normalised input batch (B, 3, S, S) -> (points in crop units (B, N, 2), confidence (B, N))."""
+    def infer(self, x) -> tuple[np.ndarray, np.ndarray]:
+        """Normalised input batch (B, 3, S, S), a torch tensor -> (points in crop units (B, N, 2), confidence
+        (B, N)); numpy input goes to :meth:`infer_np`."""
+        if isinstance(x, np.ndarray):
+            return self.infer_np(x)
+        import torch
         with self._glue():
             t1 = time.perf_counter()
             out = self.predictor.outputs(x)
-            if self.device.type == "cuda":
+            if self.device != "cpu":
                 torch.cuda.synchronize()
             t2 = time.perf_counter()
             pts, conf = self.predictor.decode(out)
@@ -170,19 +207,34 @@ class LandmarkPredictor:
     def infer_np(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The numpy path of :meth:`infer` (engines that take numpy): network, then the numpy NRM decode."""
         t1 = time.perf_counter()
-        out = self.predictor.outputs_np(x)
+        out = self.runner.run_np(x)
         t2 = time.perf_counter()
-        pts, conf = self.predictor.decode_np(out)
+        pts, conf = decode_np(out, *self._rev_np, nrm=self._nrm)
         self.timings["network"] += t2 - t1
         self.timings["decode_nrm"] += time.perf_counter() - t2
         self.timings["faces"] += len(x)
         return pts, conf
 
-    @torch.inference_mode()
-    def device_crop_tensor(self, frame: np.ndarray, mats: list[np.ndarray], color: str = "BGR") -> torch.Tensor:
+    def predict_crops(self, crops: np.ndarray, bgr: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Ready-made uint8 crops (B, S, S, 3) -> (points normalised to the crop (B, N, 2), confidence (B, N))."""
+        if len(crops) == 0:
+            n = self.num_points
+            return np.zeros((0, n, 2), np.float32), np.zeros((0, n), np.float32)
+        if self.numpy_path:
+            return self.infer_np(to_input_np(np.asarray(crops), self.meta, bgr))
+        from pipnet_model.inference import to_input
+        with self._glue():
+            return self.infer(to_input(crops, self.model, bgr, self.device))
+
+    def device_crop_tensor(self, frame: np.ndarray, mats: list[np.ndarray], color: str = "BGR"):
         """Normalised network input for the crops of one frame, cut on ``self.device`` with one batched
         bilinear warp (zeros outside the frame), matching OpenCV's warpAffine convention."""
-        dev = self.device
+        import torch
+        with torch.inference_mode():
+            return self._device_crops(torch, frame, mats, color)
+
+    def _device_crops(self, torch, frame, mats, color):
+        dev = torch.device(self.device)
         src = torch.from_numpy(np.ascontiguousarray(frame))
         if dev.type == "cuda":
             src = src.pin_memory()
@@ -197,15 +249,13 @@ class LandmarkPredictor:
         grid = torch.stack([(2 * srcxy[..., 0] + 1) / w - 1, (2 * srcxy[..., 1] + 1) / h - 1], -1).view(-1, s, s, 2)
         crops = torch.nn.functional.grid_sample(src.unsqueeze(0).expand(len(mats), -1, -1, -1), grid,
                                                 mode="bilinear", padding_mode="zeros", align_corners=False)
-        meta = self.model.meta
+        meta = self.meta
         if (color == "BGR") == (meta.color == "RGB"):
             crops = crops.flip(1)
         mean = torch.tensor(meta.mean, device=dev).view(1, 3, 1, 1) * 255
         std = torch.tensor(meta.std, device=dev).view(1, 3, 1, 1) * 255
         return ((crops - mean) / std).contiguous(memory_format=torch.channels_last)
 
-    @torch.inference_mode()
     def warmup(self) -> None:
-        """One face and two faces (OpenVINO runs batches on other streams) through the engine once."""
-        for n in (1, 2):
-            self.predictor(np.zeros((n, self.size, self.size, 3), np.uint8))
+        """One face through the engine once (a batch engine is made when the first batch comes)."""
+        self.predict_crops(np.zeros((1, self.size, self.size, 3), np.uint8))

@@ -51,3 +51,86 @@ class DlibLandmarker:
             s = self.predictor(rgb, self.dlib.rectangle(int(x0), int(y0), int(x1), int(y1)))
             out.append([(p.x, p.y) for p in s.parts()])
         return np.asarray(out, dtype=np.float64).reshape(-1, 68, 2)
+
+
+def find_landmarker_task() -> Path:
+    """MediaPipe's Face Landmarker bundle: $FACETRACK_LANDMARKER_TASK, ../shared beside the project, or the cache."""
+    import os
+    env = os.environ.get("FACETRACK_LANDMARKER_TASK")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve().parents[1].parent / "shared" / "models" / "face_landmarker.task"
+    if here.is_file():
+        return here
+    from .assets import cache_dir
+    c = cache_dir() / "face_landmarker.task"
+    if c.is_file():
+        return c
+    raise FacetrackError("the MediaPipe peer needs face_landmarker.task (set FACETRACK_LANDMARKER_TASK)")
+
+
+class MediaPipeLandmarker:
+    """MediaPipe Face Landmarker (478 points) in VIDEO mode, as its users run it: BGR frame + time -> faces."""
+
+    def __init__(self, task: str | Path | None = None, num_faces: int = 10):
+        import mediapipe as mp
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        from .detectors.mediapipe import quiet_native_stderr
+        self.mp, self.task = mp, Path(task or find_landmarker_task())
+        opts = vision.FaceLandmarkerOptions(base_options=BaseOptions(model_asset_path=str(self.task)),
+                                            running_mode=vision.RunningMode.VIDEO, num_faces=num_faces)
+        with quiet_native_stderr():
+            self.lm = vision.FaceLandmarker.create_from_options(opts)
+        self._last_ms = -1
+
+    def __call__(self, frame_bgr: np.ndarray, time_s: float) -> list[np.ndarray]:
+        """-> one (478, 2) array of pixel coordinates per face."""
+        im = self.mp.Image(image_format=self.mp.ImageFormat.SRGB, data=np.ascontiguousarray(frame_bgr[..., ::-1]))
+        ms = max(int(time_s * 1000), self._last_ms + 1)  # VIDEO mode needs strictly increasing timestamps
+        self._last_ms = ms
+        r = self.lm.detect_for_video(im, ms)
+        h, w = frame_bgr.shape[:2]
+        return [np.array([(p.x * w, p.y * h) for p in f], np.float32) for f in r.face_landmarks]
+
+    def close(self) -> None:
+        from .detectors.mediapipe import quiet_native_stderr
+        with quiet_native_stderr():
+            self.lm.close()
+
+
+def run_mediapipe(source: str, csv_path: str | Path, max_frames: int | None = None) -> dict:
+    """MediaPipe Face Landmarker over a video as a user scripts it: the same PyAV decode as facetrack
+    (:class:`VideoSource`), VIDEO mode, one CSV row per face per frame (frame, time, 478 x, y), flushed per frame."""
+    import csv
+    import time
+
+    from .video import VideoSource
+    t0 = time.perf_counter()
+    lm = MediaPipeLandmarker()
+    frames = faces = 0
+    with VideoSource(source) as src, open(csv_path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["frame", "time_s"] + [f"{a}{i}" for i in range(478) for a in "xy"])
+        for vf in src:
+            for pts in lm(vf.image, vf.time_s):
+                w.writerow([vf.index, f"{vf.time_s:.4f}"] + [f"{v:.2f}" for v in pts.reshape(-1)])
+                faces += 1
+            f.flush()
+            frames += 1
+            if max_frames and frames >= max_frames:
+                break
+    lm.close()
+    return {"source": str(source), "frames": frames, "faces": faces, "seconds": round(time.perf_counter() - t0, 3)}
+
+
+if __name__ == "__main__":  # python -m facetrack.peers mediapipe VIDEO --csv OUT: the peer in a process of its own
+    import argparse
+    import json
+    ap = argparse.ArgumentParser(prog="python -m facetrack.peers")
+    ap.add_argument("peer", choices=["mediapipe"])
+    ap.add_argument("source")
+    ap.add_argument("--csv", required=True)
+    ap.add_argument("--max-frames", type=int)
+    a = ap.parse_args()
+    print(json.dumps(run_mediapipe(a.source, a.csv, a.max_frames)))

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .runtime import decode_np, reverse_index_np  # noqa: F401 - decode_np re-exported: the numpy twin of decode
+
 
 # ----------------------------------------------------------------------- mean face, neighbours
 def mean_face(shapes: torch.Tensor) -> torch.Tensor:
@@ -39,30 +41,11 @@ class ReverseIndex:
 
 
 def reverse_index(nb_idx: torch.Tensor, mode: str = "cyclic") -> ReverseIndex:
-    """Invert the neighbour table. ``cyclic`` pads every list to the longest by cyclic repetition,
-    as the reference code does (some votes count more than once); ``exact`` counts each vote once."""
-    if mode not in ("cyclic", "exact"):
-        raise ValueError(f"mode must be 'cyclic' or 'exact', got {mode!r}")
-    nb = nb_idx.tolist()
-    n = len(nb)
-    lists: list[list[tuple[int, int]]] = [[] for _ in range(n)]
-    for i, row in enumerate(nb):
-        for j, t in enumerate(row):
-            lists[t].append((i, j))
-    L = max(1, max(len(v) for v in lists))
-    src = torch.zeros(n, L, dtype=torch.long)
-    slot = torch.zeros(n, L, dtype=torch.long)
-    w = torch.zeros(n, L)
-    for i, v in enumerate(lists):
-        if not v:
-            continue
-        for k in range(L):
-            if k < len(v) or mode == "cyclic":
-                s, j = v[k % len(v)]
-                src[i, k], slot[i, k], w[i, k] = s, j, 1.0
-            else:
-                src[i, k], slot[i, k] = v[0]
-    return ReverseIndex(src, slot, w)
+    """Invert the neighbour table (:func:`runtime.reverse_index_np`, as tensors). ``cyclic`` pads every list to
+    the longest by cyclic repetition, as the reference code does (some votes count more than once); ``exact``
+    counts each vote once."""
+    src, slot, w = reverse_index_np(torch.as_tensor(nb_idx).tolist(), mode)
+    return ReverseIndex(torch.from_numpy(src), torch.from_numpy(slot), torch.from_numpy(w))
 
 
 # ------------------------------------------------------------------------------------- encode
@@ -161,31 +144,3 @@ def decode(outputs: tuple[torch.Tensor, ...], nb_idx: torch.Tensor | None = None
     x = (px + (vx * wt).sum(-1)) / denom
     y = (py + (vy * wt).sum(-1)) / denom
     return torch.stack([x, y], -1), conf
-
-
-def decode_np(outputs, src: np.ndarray | None = None, slot: np.ndarray | None = None,
-              weight: np.ndarray | None = None, nrm: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """The numpy twin of :func:`decode` for the torch-free runtime (same arithmetic, tested equal): five output
-    maps as numpy arrays, the reverse index as arrays (``ReverseIndex.numpy()``)."""
-    score, ox, oy, nbx, nby = (np.asarray(o, dtype=np.float32) for o in outputs)
-    b, n, h, w = score.shape
-    flat = score.reshape(b, n, h * w)
-    idx = flat.argmax(2)  # (B, N); ties take the first cell, as torch's max does on CPU
-    best = np.take_along_axis(flat, idx[..., None], 2)[..., 0]
-    col = (idx % w).astype(np.float32)
-    row = (idx // w).astype(np.float32)
-    px = (col + np.take_along_axis(ox.reshape(b, n, h * w), idx[..., None], 2)[..., 0]) / w
-    py = (row + np.take_along_axis(oy.reshape(b, n, h * w), idx[..., None], 2)[..., 0]) / h
-    conf = np.clip(best, 0, 1)
-    if not nrm:
-        return np.stack([px, py], -1), conf
-    c = nbx.shape[1] // n
-    gi = np.repeat(idx, c, axis=1)[..., None]  # (B, N*C, 1)
-    qx = ((np.repeat(col, c, 1) + np.take_along_axis(nbx.reshape(b, n * c, h * w), gi, 2)[..., 0]) / w).reshape(b, n, c)
-    qy = ((np.repeat(row, c, 1) + np.take_along_axis(nby.reshape(b, n * c, h * w), gi, 2)[..., 0]) / h).reshape(b, n, c)
-    wt = weight.astype(np.float32)
-    vx, vy = qx[:, src, slot], qy[:, src, slot]  # (B, N, L)
-    denom = 1.0 + wt.sum(1)
-    x = (px + (vx * wt).sum(-1)) / denom
-    y = (py + (vy * wt).sum(-1)) / denom
-    return np.stack([x, y], -1), conf

@@ -164,7 +164,10 @@ def read_wflw(path: str | Path, images: str | Path | None = None) -> LandmarkSet
 
 
 def _loadmat(p: Path) -> dict:
-    from scipy.io import loadmat
+    try:
+        from scipy.io import loadmat
+    except ImportError:
+        raise PIPNetError(f"{p}: reading MATLAB files needs scipy (pip install scipy)") from None
     try:
         return loadmat(str(p))
     except NotImplementedError:  # MATLAB v7.3 = HDF5

@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .augment import Augmenter, apply_affine, from_unit, invert_affine
+from . import runtime
 from .checkpoint import PIPNetModel
 from .codec import decode
-from .datasets import LandmarkSet, read_image
-from .metrics import nme_per_face
+from .datasets import LandmarkSet
+from .runtime import to_input_np  # noqa: F401 - re-exported
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -30,17 +30,6 @@ def to_input(crops: np.ndarray | torch.Tensor, model: PIPNetModel, bgr: bool = T
     return ((t - mean) / std).contiguous(memory_format=torch.channels_last)
 
 
-def to_input_np(crops: np.ndarray, model: PIPNetModel, bgr: bool = True) -> np.ndarray:
-    """The numpy twin of :func:`to_input`: uint8 crops (B, S, S, 3) -> float32 (B, 3, S, S), normalised."""
-    x = np.asarray(crops)
-    if bgr == (model.meta.color == "RGB"):
-        x = x[..., ::-1]
-    mean = np.asarray(model.meta.mean, np.float32)
-    std = np.asarray(model.meta.std, np.float32)
-    x = (x.astype(np.float32) / np.float32(255.0) - mean) / std  # the same float32 steps as to_input: equal bits
-    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-
-
 class CropPredictor:
     """Runs a model on ready-made crops: (B, S, S, 3) uint8 -> normalised points (B, N, 2), confidence (B, N).
 
@@ -58,6 +47,8 @@ class CropPredictor:
 
     @torch.inference_mode()
     def outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if self.runner is not None and hasattr(self.runner, "run_np"):  # an engine that takes numpy
+            return tuple(torch.from_numpy(o) for o in self.runner.run_np(x.cpu().numpy()))
         return tuple(o.float() for o in (self.runner(x) if self.runner is not None else self.net(x)))
 
     @torch.inference_mode()
@@ -82,36 +73,19 @@ class CropPredictor:
         return self.runner.run_np(x)
 
     def decode_np(self, out) -> tuple[np.ndarray, np.ndarray]:
-        from .codec import decode_np
         if not hasattr(self, "_rev_np"):
             self._rev_np = self.rev.numpy()
-        return decode_np(out, *self._rev_np, nrm=self.nrm)
+        return runtime.decode_np(out, *self._rev_np, nrm=self.nrm)
 
 
 def predict_dataset(model: PIPNetModel, ds: LandmarkSet, batch_size: int = 32, device: str = "auto",
                     predictor: CropPredictor | None = None) -> np.ndarray:
     """Predictions in source-image pixels for every record, crops from the labelled landmarks."""
-    aug = Augmenter(ds.scheme, model.meta.input_size, model.meta.crop_scale)
-    pred = predictor or CropPredictor(model, device)
-    out = []
-    for i in range(0, len(ds), batch_size):
-        crops, mats = [], []
-        for r in ds.records[i:i + batch_size]:
-            c, _, m = aug.plain(read_image(r), r.points)
-            crops.append(c)
-            mats.append(m)
-        pts, _ = pred(np.stack(crops))
-        for p, m in zip(pts, mats):
-            out.append(apply_affine(from_unit(p.astype(np.float64), model.meta.input_size), invert_affine(m)))
-    return np.stack(out)
+    return runtime.predict_dataset(model.meta, ds, predictor or CropPredictor(model, device), batch_size)
 
 
 def evaluate(model: PIPNetModel, ds: LandmarkSet, batch_size: int = 32, device: str = "auto",
              predictor: CropPredictor | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(per-face NME, predictions in pixels); ``predictor`` runs another engine (e.g. a facetrack backend)."""
-    if ds.scheme.num_points != model.meta.num_points:
-        from .errors import PIPNetError
-        raise PIPNetError(f"model predicts {model.meta.num_points} points but the dataset has {ds.scheme.num_points}")
-    pred = predict_dataset(model, ds, batch_size, device, predictor)
-    gt = np.stack([r.points for r in ds.records])
-    return nme_per_face(pred, gt, ds.scheme), pred
+    """(per-face NME, predictions in pixels) with the torch network (or ``predictor``, any crops -> points
+    callable); :func:`runtime.evaluate` is the same without torch."""
+    return runtime.evaluate(model.meta, ds, predictor or CropPredictor(model, device), batch_size)

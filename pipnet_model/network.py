@@ -9,8 +9,7 @@ from torch import nn
 
 from .backbones import build_backbone, pretrained_backbone
 from .errors import PIPNetError
-
-STRIDE = 32
+from .meta import STRIDE  # one definition, shared with the torch-free metadata
 
 
 class PIPNet(nn.Module):

@@ -394,5 +394,21 @@ def train(cfg: TrainConfig, resume: bool = False, train_set: LandmarkSet | None 
         plot_curves(metrics_file, out / "curves.png")
         log(json.dumps(row))
         epochs_run += 1
+    runtime = write_runtime_files(out, log)
     return {"out": str(out), "best": str(out / "best.safetensors"), "last": str(out / "last.safetensors"),
-            "best_score": best, "epochs_run": epochs_run, "seconds": time.time() - t_start}
+            "best_score": best, "epochs_run": epochs_run, "seconds": time.time() - t_start, "runtime_files": runtime}
+
+
+def write_runtime_files(out: Path, log=print) -> list[str]:
+    """best.onnx and last.onnx beside the run's models: what the torch-free runtimes run (a model without them
+    needs torch to be exported before OpenVINO or ONNX Runtime can run it). Missing onnx package: a log line."""
+    from .export import write_runtime_file
+    written = []
+    for name in ("last", "best"):
+        f = out / f"{name}.safetensors"
+        if f.is_file():
+            try:
+                written.append(str(write_runtime_file(f)))
+            except PIPNetError as e:
+                log(f"no runtime file for {f}: {e}")
+    return written

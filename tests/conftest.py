@@ -82,7 +82,10 @@ def write_csv_dataset(folder: Path, faces: list[tuple[np.ndarray, np.ndarray]]) 
 @pytest.fixture(autouse=True)
 def _few_threads():
     # FACETRACK_TEST_THREADS=1 leaves the other core to a training run beside the tests
-    torch.set_num_threads(int(os.environ.get("FACETRACK_TEST_THREADS", "2")))
+    from facetrack.backends import set_threads
+    n = int(os.environ.get("FACETRACK_TEST_THREADS", "2"))
+    torch.set_num_threads(n)
+    set_threads(n)  # the OpenVINO / ONNX Runtime engines too
     yield
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from facetrack import LandmarkPredictor
 from pipnet_model.datasets import load_dataset
-from pipnet_model.inference import evaluate
+from pipnet_model.runtime import evaluate
 
 from conftest import shared_path
 
@@ -27,7 +27,7 @@ def test_shipped_model_on_a_fixed_300w_slice(slice30, backend, precision):
         pytest.importorskip("openvino")
     lp = LandmarkPredictor("default", "cpu", backend=backend, precision=precision)
     assert (lp.backend, lp.precision) == (backend, precision)
-    nmes, _ = evaluate(lp.model, slice30, predictor=lp.predictor)
+    nmes, _ = evaluate(lp.meta, slice30, lp.predict_crops)
     measured = FP32_NME if precision == "fp32" else INT8_NME
     assert nmes.mean() <= measured * 1.1 + 0.001, nmes.mean()  # 10% (and 0.1 point) above the measured figure
     assert (nmes > 0.1).sum() == 0

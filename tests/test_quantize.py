@@ -55,18 +55,18 @@ def test_quantize_writes_a_copy_beside_the_model_and_refuses_other_weights(tmp_p
     fp = LandmarkPredictor(f, device="cpu", backend="openvino", precision="fp32")
     q = LandmarkPredictor(f, device="cpu", backend="openvino")
     assert (fp.precision, q.precision) == ("fp32", "int8")
-    from pipnet_model.inference import to_input
+    from pipnet_model.runtime import to_input_np
     crops = np.stack([fp.crops(img, [[20, 20, 76, 76]])[0][0] for img, _ in synthetic_faces(4, size=96, seed=4)])
-    x = to_input(crops, fp.model)
-    for a, b in zip(fp.predictor.outputs(x), q.predictor.outputs(x)):
-        assert float((a - b).abs().mean()) < 0.1 * float(a.std()) + 1e-4  # int8: close, not equal
+    x = to_input_np(crops, fp.meta)
+    for a, b in zip(fp.runner.run_np(x), q.runner.run_np(x)):
+        assert float(np.abs(a - b).mean()) < 0.1 * float(a.std()) + 1e-4  # int8: close, not equal
 
     # the weights change (a retrained model saved over the file): the int8 copy is stale and never used
     with torch.no_grad():
         next(tiny_model.net.parameters()).add_(0.01)
     save_model(tiny_model, f)
     assert LandmarkPredictor(f, device="cpu", backend="openvino").precision == "fp32"
-    with pytest.raises(FacetrackError, match="other weights"):
+    with pytest.raises(FacetrackError, match="another model file"):
         LandmarkPredictor(f, device="cpu", backend="openvino", precision="int8")
     with pytest.raises(FacetrackError, match="openvino backend"):
         LandmarkPredictor(f, device="cpu", backend="onnxruntime", precision="int8")
@@ -103,7 +103,7 @@ def test_openvino_compiles_once_then_loads_from_the_cache(tmp_path, monkeypatch)
     from facetrack import LandmarkPredictor
     monkeypatch.setenv("FACETRACK_HOME", str(tmp_path))
     first = LandmarkPredictor("default", "cpu", backend="openvino")
-    assert first.predictor.runner.compiled.get_property("LOADED_FROM_CACHE") is False
+    assert first.runner.compiled.get_property("LOADED_FROM_CACHE") is False
     assert list((tmp_path / "ov_cache").glob("*.blob"))
     second = LandmarkPredictor("default", "cpu", backend="openvino")
-    assert second.predictor.runner.compiled.get_property("LOADED_FROM_CACHE") is True
+    assert second.runner.compiled.get_property("LOADED_FROM_CACHE") is True

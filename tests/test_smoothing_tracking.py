@@ -124,3 +124,22 @@ def test_weak_detections_keep_tracks_but_do_not_start_them():
     (t,) = tr.update_with_detections([[0, 0, 10, 10]], [0.9], new_min_score=0.5)
     tr.update_with_detections([[1, 0, 11, 10], [50, 50, 60, 60]], [0.3, 0.3], new_min_score=0.5)
     assert t.det_misses == 0 and t.box[0] == 1 and len(tr.tracks) == 1
+
+
+def test_linear_assignment_finds_scipys_optimum():
+    """The tracker's own Hungarian method (the lean install has no scipy) reaches the same total cost as
+    scipy's linear_sum_assignment, on square and rectangular matrices, with ties."""
+    scipy_opt = pytest.importorskip("scipy.optimize")
+    from facetrack.tracking import linear_assignment
+    rng = np.random.default_rng(0)
+    for t in range(600):
+        n, m = rng.integers(1, 9, 2)
+        c = rng.random((n, m)) if t % 3 else rng.integers(0, 3, (n, m)).astype(float)  # every third: many ties
+        r1, c1 = scipy_opt.linear_sum_assignment(c)
+        r2, c2 = linear_assignment(c)
+        assert len(r2) == min(n, m) and len(set(r2)) == len(r2) and len(set(c2)) == len(c2)
+        assert list(r2) == sorted(r2)
+        assert c[r2, c2].sum() == pytest.approx(c[r1, c1].sum(), abs=1e-9)
+    assert [len(a) for a in linear_assignment(np.zeros((0, 3)))] == [0, 0]
+    with pytest.raises(ValueError):
+        linear_assignment(np.array([[np.inf, 1.0]]))
