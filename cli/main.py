@@ -293,8 +293,8 @@ def cmd_bench(a) -> int:
             res = bench.bench_whole_process(source, a.runs, a.peers)
             if not a.json:
                 for k, v in res["systems"].items():
-                    print(f"{k:26s} {v['frames']} frames, median {v['median_wall_s']} s whole process -> "
-                          f"{v['fps_whole_process']} frames/s")
+                    print(f"{k:26s} {v['frames']} frames, {v['faces']} faces, median {v['median_wall_s']} s whole "
+                          f"process -> {v['fps_whole_process']} frames/s")
                 if "facetrack_over_mediapipe" in res:
                     print(f"facetrack / MediaPipe: {res['facetrack_over_mediapipe']}x")
                 print("first frame (1-frame job, whole process): " +

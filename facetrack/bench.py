@@ -244,13 +244,14 @@ def bench_whole_process(source: str, runs: int = 3, peers: bool = True, track_ar
         _timed(ft_cmd[:-len(extra) or None] + ["--max-frames", "1"] + extra, env)  # caches filled before timing
         walls: dict[str, list[float]] = {k: [] for k in systems}
         frames: dict[str, int] = {}
+        faces: dict[str, int] = {}
         for r in range(runs):
             order = list(systems) if r % 2 == 0 else list(systems)[::-1]  # interleaved, alternating first
             for k in order:
                 wall, summary = _timed(systems[k], env)
                 walls[k].append(wall)
-                frames[k] = summary["frames"]
-        res["systems"] = {k: {"frames": frames[k], "wall_s": [round(w, 3) for w in walls[k]],
+                frames[k], faces[k] = summary["frames"], summary["faces"]
+        res["systems"] = {k: {"frames": frames[k], "faces": faces[k], "wall_s": [round(w, 3) for w in walls[k]],
                               "median_wall_s": round(statistics.median(walls[k]), 3),
                               "fps_whole_process": round(frames[k] / statistics.median(walls[k]), 2)}
                           for k in systems}
@@ -269,4 +270,6 @@ def bench_whole_process(source: str, runs: int = 3, peers: bool = True, track_ar
         if peers:
             res["first_frame_s"]["mediapipe_face_landmarker"] = round(statistics.median(
                 [_timed(one_mp, env)[0] for _ in range(runs)]), 3)
+            res["first_frame_s"]["mediapipe_face_landmarker_matplotlib_deferred"] = round(statistics.median(
+                [_timed(one_mp + ["--defer-matplotlib"], env)[0] for _ in range(runs)]), 3)
     return res

@@ -73,10 +73,8 @@ class MediaPipeLandmarker:
     """MediaPipe Face Landmarker (478 points) in VIDEO mode, as its users run it: BGR frame + time -> faces."""
 
     def __init__(self, task: str | Path | None = None, num_faces: int = 10):
-        import mediapipe as mp
-        from mediapipe.tasks.python import BaseOptions, vision
-
-        from .detectors.mediapipe import quiet_native_stderr
+        from .detectors.mediapipe import import_mediapipe, quiet_native_stderr
+        mp, BaseOptions, vision = import_mediapipe()
         self.mp, self.task = mp, Path(task or find_landmarker_task())
         opts = vision.FaceLandmarkerOptions(base_options=BaseOptions(model_asset_path=str(self.task)),
                                             running_mode=vision.RunningMode.VIDEO, num_faces=num_faces)
@@ -99,14 +97,18 @@ class MediaPipeLandmarker:
             self.lm.close()
 
 
-def run_mediapipe(source: str, csv_path: str | Path, max_frames: int | None = None) -> dict:
-    """MediaPipe Face Landmarker over a video as a user scripts it: the same PyAV decode as facetrack
-    (:class:`VideoSource`), VIDEO mode, one CSV row per face per frame (frame, time, 478 x, y), flushed per frame."""
+def run_mediapipe(source: str, csv_path: str | Path, max_frames: int | None = None,
+                  defer_matplotlib: bool = False) -> dict:
+    """MediaPipe Face Landmarker over a video as a user scripts it: ``import mediapipe``, the same PyAV decode as
+    facetrack (:class:`VideoSource`), VIDEO mode, one CSV row per face per frame (frame, time, 478 x, y), flushed
+    per frame. ``defer_matplotlib``: give it facetrack's import-time saving too (a plain script does not have it)."""
     import csv
     import time
+    t0 = time.perf_counter()
+    if not defer_matplotlib:
+        import mediapipe  # noqa: F401 - as a user's script does: its drawing helpers import matplotlib
 
     from .video import VideoSource
-    t0 = time.perf_counter()
     lm = MediaPipeLandmarker()
     frames = faces = 0
     with VideoSource(source) as src, open(csv_path, "w", newline="") as f:
@@ -132,5 +134,6 @@ if __name__ == "__main__":  # python -m facetrack.peers mediapipe VIDEO --csv OU
     ap.add_argument("source")
     ap.add_argument("--csv", required=True)
     ap.add_argument("--max-frames", type=int)
+    ap.add_argument("--defer-matplotlib", action="store_true", help="facetrack's import-time saving, for MediaPipe too")
     a = ap.parse_args()
-    print(json.dumps(run_mediapipe(a.source, a.csv, a.max_frames)))
+    print(json.dumps(run_mediapipe(a.source, a.csv, a.max_frames, a.defer_matplotlib)))

@@ -20,39 +20,45 @@ class KalmanBank:
         k = len(x0)
         self.x = np.zeros((k, 2))
         self.x[:, 0] = x0
-        self.P = np.zeros((k, 2, 2))
-        self.P[:, 0, 0] = p0_pos
-        self.P[:, 1, 1] = p0_vel
+        # the covariances, kept as their four entries (elementwise arithmetic: 2x2 matrix products over K
+        # filters cost more in numpy's per-call overhead than the arithmetic itself)
+        self.p00 = np.broadcast_to(np.asarray(p0_pos, dtype=np.float64), (k,)).copy()
+        self.p01, self.p10 = np.zeros(k), np.zeros(k)
+        self.p11 = np.broadcast_to(np.asarray(p0_vel, dtype=np.float64), (k,)).copy()
+
+    @property
+    def P(self) -> np.ndarray:
+        """The covariances (K, 2, 2)."""
+        return np.stack([np.stack([self.p00, self.p01], -1), np.stack([self.p10, self.p11], -1)], -2)
 
     def predict(self, dt: float | np.ndarray, q: float | np.ndarray) -> None:
-        dt = np.broadcast_to(np.asarray(dt, dtype=np.float64), self.x[:, 0].shape)
-        q = np.broadcast_to(np.asarray(q, dtype=np.float64), self.x[:, 0].shape)
-        self.x[:, 0] = self.x[:, 0] + dt * self.x[:, 1]
-        p00, p01, p10, p11 = self.P[:, 0, 0], self.P[:, 0, 1], self.P[:, 1, 0], self.P[:, 1, 1]
-        # F P F^T
-        a00 = p00 + dt * p10 + dt * (p01 + dt * p11)
-        a01 = p01 + dt * p11
-        a10 = p10 + dt * p11
-        a11 = p11
-        self.P = np.stack([np.stack([a00 + q * dt ** 4 / 4, a01 + q * dt ** 3 / 2], -1),
-                           np.stack([a10 + q * dt ** 3 / 2, a11 + q * dt ** 2], -1)], -2)
+        dt = np.asarray(dt, dtype=np.float64)
+        q = np.asarray(q, dtype=np.float64)
+        self.x[:, 0] += dt * self.x[:, 1]
+        p00, p01, p10, p11 = self.p00, self.p01, self.p10, self.p11
+        # F P F^T + Q
+        self.p00 = p00 + dt * p10 + dt * (p01 + dt * p11) + q * dt ** 4 / 4
+        self.p01 = p01 + dt * p11 + q * dt ** 3 / 2
+        self.p10 = p10 + dt * p11 + q * dt ** 3 / 2
+        self.p11 = p11 + q * dt ** 2
 
     def update(self, z: np.ndarray, r: float | np.ndarray) -> None:
         z = np.asarray(z, dtype=np.float64).reshape(-1)
-        r = np.broadcast_to(np.asarray(r, dtype=np.float64), z.shape)
-        P = self.P
-        s = P[:, 0, 0] + r
-        k0, k1 = P[:, 0, 0] / s, P[:, 1, 0] / s
+        r = np.asarray(r, dtype=np.float64)
+        p00, p01, p10, p11 = self.p00, self.p01, self.p10, self.p11
+        s = p00 + r
+        k0, k1 = p00 / s, p10 / s
         y = z - self.x[:, 0]
         self.x[:, 0] += k0 * y
         self.x[:, 1] += k1 * y
-        # Joseph form: (I - K H) P (I - K H)^T + K R K^T
-        ikh = np.zeros_like(P)
-        ikh[:, 0, 0] = 1 - k0
-        ikh[:, 1, 0] = -k1
-        ikh[:, 1, 1] = 1
-        kvec = np.stack([k0, k1], -1)
-        self.P = ikh @ P @ ikh.transpose(0, 2, 1) + r[:, None, None] * kvec[:, :, None] * kvec[:, None, :]
+        # Joseph form: A P A^T + K R K^T with A = I - K H = [[1 - k0, 0], [-k1, 1]], written out
+        a = 1 - k0
+        m00, m01 = a * p00, a * p01
+        m10, m11 = p10 - k1 * p00, p11 - k1 * p01
+        self.p00 = m00 * a + r * k0 * k0
+        self.p01 = m01 - k1 * m00 + r * k0 * k1
+        self.p10 = m10 * a + r * k1 * k0
+        self.p11 = m11 - k1 * m10 + r * k1 * k1
 
 
 def face_size(landmarks: np.ndarray) -> float:

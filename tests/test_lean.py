@@ -140,3 +140,28 @@ def test_the_wheel_carries_the_models(tmp_path):
     assert not any("torch" in ln for ln in base), base
     assert any("openvino" in ln for ln in base)
     assert any("torch" in ln and "extra == \"train\"" in ln for ln in requires)
+
+
+def test_matplotlib_still_works_after_the_detector_deferred_it(tmp_path, detector_model):
+    """Loading MediaPipe defers matplotlib (its drawing helpers import pyplot, 0.28 s at every start); a user's
+    own matplotlib, imported before or after, still works, and MediaPipe's drawing helpers see the real pyplot."""
+    code = f'''
+import sys
+from facetrack.detectors import create_detector
+det = create_detector("mediapipe", model_path={str(detector_model)!r})
+assert type(sys.modules["matplotlib.pyplot"]).__name__ == "_Deferred"  # not loaded by MediaPipe
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+fig, ax = plt.subplots()
+ax.plot([0, 1], [1, 0])
+fig.savefig({str(tmp_path / "p.png")!r})
+from mediapipe.tasks.python.vision import drawing_utils
+assert drawing_utils.plt.figure is plt.figure
+assert type(sys.modules["matplotlib.pyplot"]).__name__ == "module" and sys.modules["matplotlib"].__version__
+det.close()
+print("ok")
+'''
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+    assert (tmp_path / "p.png").stat().st_size > 1000

@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,50 @@ def quiet_native_stderr():
         os.close(devnull)
 
 
+class _Deferred(types.ModuleType):
+    """Stands in for matplotlib or matplotlib.pyplot until something reads from it; then both stand-ins leave
+    sys.modules, the real modules are imported, and every read is passed on to the real module."""
+
+    def __getattr__(self, attr):  # only for names the stand-in lacks: anything but the module basics
+        return getattr(_real(self.__name__), attr)
+
+
+def _real(name: str):
+    import importlib
+    for n in ("matplotlib.pyplot", "matplotlib"):
+        if isinstance(sys.modules.get(n), _Deferred):
+            del sys.modules[n]
+    return importlib.import_module(name)
+
+
+def _defer_matplotlib() -> None:
+    """MediaPipe's vision package imports its drawing helpers, which import matplotlib.pyplot: 0.28 s of the 0.37 s
+    MediaPipe import on the dev machine, at every start, though nothing facetrack calls draws with it. Until
+    something uses matplotlib (MediaPipe's drawing helpers, or the user's own code), stand-ins take its place."""
+    if "matplotlib" in sys.modules or "matplotlib.pyplot" in sys.modules:
+        return
+    import importlib.util
+    spec = importlib.util.find_spec("matplotlib")  # finds, does not import
+    if spec is None or not spec.submodule_search_locations:
+        return
+    pkg = _Deferred("matplotlib")
+    pkg.__spec__, pkg.__path__, pkg.__file__ = spec, list(spec.submodule_search_locations), spec.origin
+    sub = _Deferred("matplotlib.pyplot")
+    pkg.pyplot = sub  # `import matplotlib.pyplot as plt` reads the attribute: plt is the stand-in
+    sys.modules["matplotlib"], sys.modules["matplotlib.pyplot"] = pkg, sub
+
+
+def import_mediapipe():
+    """(mediapipe, BaseOptions, vision) for MediaPipe's tasks, matplotlib deferred (:func:`_defer_matplotlib`)."""
+    try:
+        _defer_matplotlib()
+        import mediapipe as mp
+        from mediapipe.tasks.python import BaseOptions, vision
+    except ImportError:
+        raise FacetrackError("the mediapipe detector needs the 'mediapipe' package") from None
+    return mp, BaseOptions, vision
+
+
 class MediaPipeDetector:
     """BlazeFace sees a 128 x 128 picture, so frames larger than ``max_side`` are shrunk (INTER_AREA) before
     MediaPipe copies and resizes them: on 1280 x 720 this halved the detector's time (10.7 -> 5.7 ms) and moved
@@ -47,11 +92,7 @@ class MediaPipeDetector:
     def __init__(self, model_path: str | Path | None = None, min_score: float = 0.5, download: bool = True):
         import os
         os.environ.setdefault("GLOG_minloglevel", "2")
-        try:
-            import mediapipe as mp
-            from mediapipe.tasks.python import BaseOptions, vision
-        except ImportError:
-            raise FacetrackError("the mediapipe detector needs the 'mediapipe' package") from None
+        mp, BaseOptions, vision = import_mediapipe()
         self._mp = mp
         path = resolve_detector_model(model_path, download=download)
         opts = vision.FaceDetectorOptions(base_options=BaseOptions(model_asset_path=str(path)),
