@@ -1,7 +1,6 @@
 """LandmarkPredictor: frame + face boxes -> crops -> one batched PIPNet call -> landmarks in frame pixels."""
 from __future__ import annotations
 
-import contextlib
 import time
 from pathlib import Path
 
@@ -58,10 +57,6 @@ class LandmarkPredictor:
         self.precision = self.runner.precision
         self.numpy_path = hasattr(self.runner, "run_np")  # OpenVINO / ONNX Runtime: no torch on the way
         self._torch = None  # the torch crop predictor (torch backend only), made on first use
-        # OpenVINO / ONNX Runtime keep their own worker threads on the cores; torch's OpenMP team spinning
-        # beside them on the small tensors around the network (input scaling, NRM decode) slowed the landmark
-        # stage 1.6x on 2 cores (11.7 vs 7.2 ms per face), so torch glue runs on one thread there
-        self._glue_threads = 1 if (self.device == "cpu" and self.numpy_path) else None
         self._rev_np = self.meta.reverse_np()
         self._nrm = self.meta.nrm != "none"
         self.size = self.meta.input_size
@@ -86,19 +81,6 @@ class LandmarkPredictor:
             from pipnet_model.inference import CropPredictor
             self._torch = CropPredictor(self.model, self.device, runner=self.runner)
         return self._torch
-
-    @contextlib.contextmanager
-    def _glue(self):
-        import torch
-        if self._glue_threads is None:
-            yield
-            return
-        n = torch.get_num_threads()
-        torch.set_num_threads(self._glue_threads)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(n)
 
     @property
     def num_points(self) -> int:
@@ -170,9 +152,8 @@ class LandmarkPredictor:
             import torch
 
             from pipnet_model.inference import to_input
-            with self._glue():
-                x = (torch.cat(all_crops) if self.device_crops
-                     else to_input(np.concatenate(all_crops), self.model, color == "BGR", self.device))
+            x = (torch.cat(all_crops) if self.device_crops
+                 else to_input(np.concatenate(all_crops), self.model, color == "BGR", self.device))
             self.timings["crop"] += time.perf_counter() - t0
             pts, conf = self.infer(x)
         t2 = time.perf_counter()
@@ -192,13 +173,12 @@ class LandmarkPredictor:
         if isinstance(x, np.ndarray):
             return self.infer_np(x)
         import torch
-        with self._glue():
-            t1 = time.perf_counter()
-            out = self.predictor.outputs(x)
-            if self.device != "cpu":
-                torch.cuda.synchronize()
-            t2 = time.perf_counter()
-            pts, conf = self.predictor.decode(out)
+        t1 = time.perf_counter()
+        out = self.predictor.outputs(x)
+        if self.device != "cpu":
+            torch.cuda.synchronize()
+        t2 = time.perf_counter()
+        pts, conf = self.predictor.decode(out)
         self.timings["network"] += t2 - t1
         self.timings["decode_nrm"] += time.perf_counter() - t2
         self.timings["faces"] += len(x)
@@ -223,8 +203,7 @@ class LandmarkPredictor:
         if self.numpy_path:
             return self.infer_np(to_input_np(np.asarray(crops), self.meta, bgr))
         from pipnet_model.inference import to_input
-        with self._glue():
-            return self.infer(to_input(crops, self.model, bgr, self.device))
+        return self.infer(to_input(crops, self.model, bgr, self.device))
 
     def device_crop_tensor(self, frame: np.ndarray, mats: list[np.ndarray], color: str = "BGR"):
         """Normalised network input for the crops of one frame, cut on ``self.device`` with one batched
