@@ -33,14 +33,14 @@ SIZES = (20, 28, 40, 56, 80, 113, 160, 226, 320, 400)
 W, H = 1280, 720
 
 
-def backgrounds() -> list[np.ndarray]:
+def backgrounds(w: int = W, h: int = H) -> list[np.ndarray]:
     from skimage import data
     out = []
     for n in BACKGROUNDS:
         img = getattr(data, n)()
         img = img.astype(np.uint8) * (255 if img.dtype == bool else 1)
         img = img if img.ndim == 3 else np.stack([img] * 3, -1)
-        out.append(cv2.resize(cv2.cvtColor(img[..., :3], cv2.COLOR_RGB2BGR), (W, H), interpolation=cv2.INTER_AREA))
+        out.append(cv2.resize(cv2.cvtColor(img[..., :3], cv2.COLOR_RGB2BGR), (w, h), interpolation=cv2.INTER_AREA))
     return out
 
 
@@ -51,8 +51,9 @@ def paste(frame: np.ndarray, face: np.ndarray, pts: np.ndarray, size: float, at:
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     half = 0.8 * max(x1 - x0, y1 - y0)  # the crop: 1.6 x the landmark box
     m = np.array([[s, 0, at[0] - s * cx], [0, s, at[1] - s * cy]])
-    warped = cv2.warpAffine(face, m, (W, H), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
-    yy, xx = np.mgrid[0:H, 0:W]
+    h, w = frame.shape[:2]
+    warped = cv2.warpAffine(face, m, (w, h), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    yy, xx = np.mgrid[0:h, 0:w]
     r = np.maximum(np.abs(xx - at[0]), np.abs(yy - at[1])) / (half * s)
     alpha = np.clip((1.0 - r) / 0.25, 0, 1)[..., None]
     frame[:] = (frame * (1 - alpha) + warped * alpha).astype(np.uint8)

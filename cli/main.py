@@ -404,8 +404,9 @@ def _add_model_args(t: argparse.ArgumentParser) -> None:
     t.add_argument("--smoother", default="kalman", choices=["kalman", "one-euro", "none"])
     t.add_argument("--refine", type=int, default=0,
                    help="crop again on each frame's own landmarks N times (more accurate on small faces, N+1 passes)")
-    t.add_argument("--reid", action="store_true",
-                   help="a person who comes back gets their ID back (dlib face descriptor; facetrack[reid])")
+    t.add_argument("--reid", action=argparse.BooleanOptionalAction, default=None,
+                   help="a person who comes back gets their ID back (dlib's face descriptor): on by default when "
+                        "facetrack[reid] is installed; --reid without it is an error, --no-reid turns it off")
 
 
 def build_parser() -> argparse.ArgumentParser:

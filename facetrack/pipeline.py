@@ -48,7 +48,7 @@ class TrackOptions:
     refine: int = 0                  # extra re-crops on this frame's landmarks, every frame (each costs a pass)
     openness: bool = True            # eye/mouth openness and blinks (68-point models; facetrack.pose)
     head_pose: bool = True           # yaw, pitch, roll (68-point models; facetrack.pose)
-    reid: bool = False               # a returning person gets their ID back (facetrack.reid; needs facetrack[reid])
+    reid: bool | None = None         # a returning person gets their ID back (facetrack.reid); None: when facetrack[reid] is installed
 
 
 def landmark_box(lm: np.ndarray) -> np.ndarray:
@@ -115,9 +115,10 @@ class FaceTracker:
                 type(a).__name__ == "HeadPoseAnalyser" for a in self.analysers):
             from .pose import HeadPoseAnalyser
             self.analysers.append(HeadPoseAnalyser())
-        if o.reid and self.predictor.num_points == 68:  # last: the others keep the tracker's numbers
-            from .reid import ReIdentifier
-            self.analysers.append(ReIdentifier())
+        if o.reid is not False and self.predictor.num_points == 68:  # last: the others keep the tracker's numbers
+            from .reid import ReIdentifier, available
+            if o.reid or available():
+                self.analysers.append(ReIdentifier())
         # the first inference of each engine pays its lazy set-up (~0.1 s): pay it here, not on frame 1
         if predictor is None:
             self.predictor.warmup()

@@ -1,13 +1,18 @@
 """Re-identification: a person who comes back gets their ID back.
 
-An analyser stage: when a track is first reported its face is described by dlib's ResNet face descriptor
-(128 numbers; the model ships in the PyPI package ``face_recognition_models``, dlib in ``dlib-bin``: the ``reid``
-extra), computed from facetrack's own 68 landmarks, and refreshed every ``refresh_s`` seconds of video, never every
-frame, and only for faces whose mean landmark score is at least ``min_quality`` (profiles, blur and non-faces give
-descriptors that match anyone). When a track ends, its last descriptor is kept for ``memory_s`` seconds of video. A new track whose face is
-within ``threshold`` (Euclidean; dlib's own same-person rule is 0.6) of a kept one takes that ID back; only IDs of
-tracks that ended can be taken, so two people on screen at once never share one. Output IDs are the tracker's own
-numbers (never reused), so a returned ID cannot collide with a new one. Tracker events keep the tracker's numbers.
+An analyser stage, on by default when the ``reid`` extra is installed (dlib from ``dlib-bin``, the model from
+``face_recognition_models``; without it the IDs are the tracker's own and a returning person gets a new one).
+A face is described by dlib's ResNet face descriptor (128 numbers) computed from facetrack's own 68 landmarks at
+its first good view and every ``refresh_s`` seconds of video after, never every frame. A good view: mean landmark
+score >= ``min_quality``, head turned at most ``max_yaw`` degrees (profiles give unreliable descriptors) and the
+face wholly inside the frame (a face entering at the edge is half a face). A track that ends after being seen well
+for ``min_seen_s`` is remembered (its last descriptor) for ``memory_s`` seconds of video. A young track (first
+``decide_s`` seconds) takes back the ID of a remembered one at its first good view when the nearest descriptor is
+within ``threshold`` (Euclidean; dlib's own same-person rule is 0.6) and at least ``margin`` nearer than the next;
+its first frames may carry its own number until then. Only IDs of tracks that ended can be taken, so two people on
+screen at once never share one; output IDs are the tracker's own numbers (never reused), so a returned ID cannot
+collide with a new one. Tracker events keep the tracker's numbers. Measured with ``benchmarks/identity.py``
+(docs/tracking.md).
 """
 from __future__ import annotations
 
@@ -36,8 +41,8 @@ def available() -> bool:
 class ReIdentifier:
     """Maps the tracker's track numbers to identities (see the module docstring)."""
 
-    def __init__(self, threshold: float = 0.45, memory_s: float = 60.0, refresh_s: float = 2.0,
-                 min_quality: float = 0.45):
+    def __init__(self, threshold: float = 0.6, margin: float = 0.04, memory_s: float = 60.0, refresh_s: float = 2.0,
+                 min_quality: float = 0.45, decide_s: float = 1.0, max_yaw: float = 45.0, min_seen_s: float = 0.75):
         try:
             import dlib
         except ImportError:
@@ -45,14 +50,19 @@ class ReIdentifier:
                                  "face_recognition_models)") from None
         self.dlib = dlib
         self.model = dlib.face_recognition_model_v1(str(descriptor_model_path()))
-        self.threshold, self.memory_s, self.refresh_s = threshold, memory_s, refresh_s
+        self.threshold, self.margin, self.memory_s, self.refresh_s = threshold, margin, memory_s, refresh_s
         self.min_quality = min_quality  # mean landmark score a face needs to be described (profiles, blur: not)
+        self.decide_s = decide_s  # a young track may still take an ended identity back at its first good view
+        self.max_yaw = max_yaw  # degrees of head turn (the head-pose analyser's yaw) beyond which no descriptor
+        self.min_seen_s = min_seen_s  # a track is remembered only after this long since its first good view
         self.reset()
 
     def reset(self) -> None:
         self.identity: dict[int, int] = {}                  # track number -> identity
         self.active: dict[int, tuple[np.ndarray, float, float]] = {}   # track -> (descriptor, computed at, last seen)
         self.memory: dict[int, tuple[np.ndarray, float]] = {}          # identity -> (descriptor, ended at)
+        self.born: dict[int, float] = {}                                 # track -> first reported at
+        self.first_good: dict[int, float] = {}                           # track -> first described at
         self.returns = 0
         self.descriptors = 0
 
@@ -65,44 +75,65 @@ class ReIdentifier:
         self.descriptors += 1
         return np.array(self.model.compute_face_descriptor(np.ascontiguousarray(frame[..., ::-1]), shape))
 
+    def _good(self, face: Face, frame: np.ndarray) -> bool:
+        """A view worth describing: landmarks scored well and the face wholly inside the frame (a face entering at
+        the edge gives a descriptor of half a face: on the identity benchmark, returns by the frame's edge were
+        missed until this rule)."""
+        if float(np.mean(face.scores)) < self.min_quality:
+            return False
+        yaw = getattr(face, "yaw", None)
+        if yaw is not None and np.isfinite(yaw) and abs(yaw) > self.max_yaw:
+            return False  # a profile: its descriptor is unreliable (on hamilton one matched the back of a head)
+        p = np.asarray(face.landmarks)
+        h, w = frame.shape[:2]
+        m = 0.02 * max(np.ptp(p[:, 0]), np.ptp(p[:, 1]))
+        return bool(p[:, 0].min() >= m and p[:, 1].min() >= m and p[:, 0].max() <= w - 1 - m and p[:, 1].max() <= h - 1 - m)
+
+    def _match(self, desc: np.ndarray, time_s: float) -> int | None:
+        """The ended identity this descriptor belongs to: nearest within ``threshold`` and clearly nearer (by
+        ``margin``) than the next; only identities not on screen now."""
+        present = set(self.identity.values())
+        dists = sorted((float(np.linalg.norm(m - desc)), ident) for ident, (m, ended) in self.memory.items()
+                       if ident not in present and time_s - ended <= self.memory_s)
+        if dists and dists[0][0] < self.threshold and (len(dists) == 1 or dists[1][0] - dists[0][0] >= self.margin):
+            return dists[0][1]
+        return None
+
     def __call__(self, face: Face, track=None, frame=None, time_s: float = 0.0) -> Face:
         tid = face.track_id
         if len(face.landmarks) != 68 or frame is None:
             return face
-        good = float(np.mean(face.scores)) >= self.min_quality
+        good = self._good(face, frame)
         if tid not in self.identity:
-            if not good:  # a poor view: no match attempted, the track keeps its own number and no descriptor
-                self.identity[tid] = tid
-                return face
-            desc = self.describe(frame, face.landmarks)
-            present = set(self.identity.values())
-            best, best_d = None, self.threshold
-            for ident, (m, ended) in self.memory.items():
-                if ident in present or time_s - ended > self.memory_s:
-                    continue
-                dist = float(np.linalg.norm(m - desc))
-                if dist < best_d:
-                    best, best_d = ident, dist
-            if best is not None:
-                self.memory.pop(best)
-                self.returns += 1
-            self.identity[tid] = best if best is not None else tid
-            self.active[tid] = (desc, time_s, time_s)
-        elif tid in self.active:
+            self.identity[tid] = tid
+            self.born[tid] = time_s
+        if tid not in self.active:
+            if good:  # first good view: described, and while the track is young, matched against the ended ones
+                desc = self.describe(frame, face.landmarks)
+                self.first_good[tid] = time_s
+                if time_s - self.born[tid] <= self.decide_s:
+                    best = self._match(desc, time_s)
+                    if best is not None:
+                        self.memory.pop(best)
+                        self.returns += 1
+                        self.identity[tid] = best
+                self.active[tid] = (desc, time_s, time_s)
+        else:
             desc, at, _ = self.active[tid]
             if good and time_s - at >= self.refresh_s:
                 desc, at = self.describe(frame, face.landmarks), time_s
             self.active[tid] = (desc, at, time_s)
-        elif good:  # first described once it looks good
-            d = self.describe(frame, face.landmarks)
-            self.active[tid] = (d, time_s, time_s)
         face.track_id = self.identity[tid]
         return face
 
     def drop(self, track_id: int) -> None:
+        self.born.pop(track_id, None)
+        first = self.first_good.pop(track_id, None)
         ident = self.identity.pop(track_id, None)
         st = self.active.pop(track_id, None)
-        if ident is not None and st is not None:
+        # remembered only when seen well for min_seen_s: a short track is too often not a face (on hamilton a 0.6 s
+        # track on the back of a head, remembered, later took a woman's new track)
+        if ident is not None and st is not None and st[2] - first >= self.min_seen_s:
             self.memory[ident] = (st[0], st[2])
         self.memory = {k: v for k, v in self.memory.items() if st is None or st[2] - v[1] <= self.memory_s}
 

@@ -64,3 +64,19 @@ def test_a_returning_person_gets_their_id_back():
     assert len(cam_ids) == 1 and 1 not in cam_ids, ids  # another person: never the astronaut's ID
     assert all(len({t for t, _ in v}) == len(v) for v in ids.values())  # no ID shared in one frame
     assert ft.summary()["reid"]["returns"] >= 2
+
+
+def test_reid_is_on_by_default_where_the_extra_is_installed():
+    """TrackOptions(reid=None) (the default) re-identifies exactly when facetrack[reid] is installed; False never;
+    the identity benchmark (docs/tracking.md) is what decided the default."""
+    from facetrack import reid
+    from facetrack.pipeline import TrackOptions
+
+    def has_reid(**kw):
+        ft = FaceTracker(TrackOptions(detector="truth", **kw), detector=ScriptedDetector(lambda i: []))
+        try:
+            return any(type(a).__name__ == "ReIdentifier" for a in ft.analysers)
+        finally:
+            ft.close()
+    assert has_reid() == reid.available()
+    assert has_reid(reid=False) is False
