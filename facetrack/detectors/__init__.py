@@ -30,6 +30,13 @@ class BoxAdapter:
         return np.array([cx - w * self.scale / 2, cy - h * self.scale / 2, cx + w * self.scale / 2,
                          cy + h * self.scale / 2])
 
+    def inverse(self, box) -> np.ndarray:
+        """The detector's box whose adapted box is ``box`` (landmark-box convention -> this detector's)."""
+        x0, y0, x1, y1 = (float(v) for v in box)
+        w, h = (x1 - x0) / self.scale, (y1 - y0) / self.scale
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 - self.shift * h
+        return np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
+
     def boxes(self, detections: list[Detection]) -> np.ndarray:
         return np.array([self(d.box) for d in detections], dtype=np.float64).reshape(-1, 4)
 
@@ -140,6 +147,11 @@ def _retinaface(model_path=None, min_score=0.5):
     return RetinaFaceDetector(model_path=model_path, min_score=max(min_score, 0.3))
 
 
+def _auto(model_path=None, min_score=0.5):
+    from .auto import AutoDetector
+    return AutoDetector(model_path=model_path, min_score=min_score)
+
+
 def _truth(model_path=None, min_score=0.5):
     from .truth import TruthDetector
     return TruthDetector(model_path)
@@ -148,4 +160,5 @@ def _truth(model_path=None, min_score=0.5):
 register("mediapipe", _mediapipe, "MediaPipe BlazeFace short range (model fetched with pip, cached)")
 register("opencv", _opencv, "OpenCV Haar cascade (ships with OpenCV; a fallback)")
 register("retinaface", _retinaface, "RetinaFace MobileNet-0.25: far and small faces (model fetched with pip, cached)")
+register("auto", _auto, "BlazeFace every detection round, RetinaFace sweeping for far faces once a second")
 register("truth", _truth, "boxes from a clip's known path (the sample clip's .json): tests and benchmarks")
