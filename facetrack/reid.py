@@ -3,8 +3,8 @@
 An analyser stage, on by default when the ``reid`` extra is installed (dlib from ``dlib-bin``, the model from
 ``face_recognition_models``; without it the IDs are the tracker's own and a returning person gets a new one).
 A face is described by dlib's ResNet face descriptor (128 numbers) computed from facetrack's own 68 landmarks at
-its first good view and every ``refresh_s`` seconds of video after, never every frame. A good view: mean landmark
-score >= ``min_quality``, head turned at most ``max_yaw`` degrees (profiles give unreliable descriptors) and the
+its first good view and every ``refresh_s`` seconds of video after (10: dlib's descriptor costs ~80 ms), never every
+frame. A good view: mean landmark score >= ``min_quality``, head turned at most ``max_yaw`` degrees (profiles give unreliable descriptors) and the
 face wholly inside the frame (a face entering at the edge is half a face). A track that ends after being seen well
 for ``min_seen_s`` is remembered (its last descriptor) for ``memory_s`` seconds of video. A young track (first
 ``decide_s`` seconds) takes back the ID of a remembered one at its first good view when the nearest descriptor is
@@ -41,7 +41,7 @@ def available() -> bool:
 class ReIdentifier:
     """Maps the tracker's track numbers to identities (see the module docstring)."""
 
-    def __init__(self, threshold: float = 0.6, margin: float = 0.04, memory_s: float = 60.0, refresh_s: float = 2.0,
+    def __init__(self, threshold: float = 0.6, margin: float = 0.04, memory_s: float = 60.0, refresh_s: float = 10.0,
                  min_quality: float = 0.45, decide_s: float = 1.0, max_yaw: float = 45.0, min_seen_s: float = 0.75):
         try:
             import dlib

@@ -50,3 +50,35 @@ def test_real_model_finds_the_astronaut(tmp_path):
     small = img[::4, ::4]  # the same face at ~25 px
     assert len(det.detect(np.ascontiguousarray(small))) == 1
     det.close()
+
+
+def test_auto_finds_a_far_face_that_blazeface_misses_and_reports_a_near_one_once(tmp_path, detector_model):
+    """`--detector auto`: a 60 px face in a 1280 x 720 frame (BlazeFace cannot see it) is found by the sweep, in
+    BlazeFace's box convention; the astronaut near the camera is reported once, not once per detector."""
+    pytest.importorskip("skimage")
+    import cv2
+
+    from facetrack.detectors import create_detector
+    from facetrack.errors import FacetrackError
+    from facetrack.samples import FACE_BOX_IN_PATCH, PATCH_BOX, astronaut_bgr
+    try:
+        auto = create_detector("auto", model_path=detector_model)
+    except FacetrackError as e:
+        pytest.skip(f"RetinaFace model not obtainable here: {e}")
+    near = create_detector("mediapipe", model_path=detector_model)
+    img = astronaut_bgr()
+    face = np.array(FACE_BOX_IN_PATCH, float) + np.array(PATCH_BOX[:2] * 2)
+    frame = np.full((720, 1280, 3), 90, np.uint8)
+    s = 60 / (face[2] - face[0])
+    small = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+    frame[300:300 + small.shape[0], 800:800 + small.shape[1]] = small
+    want = face * s + [800, 300, 800, 300]
+    assert near.detect(frame) == []
+    got = auto.detect(frame, 0.0)
+    assert len(got) == 1
+    adapted = auto.box_adapter(got[0].box)  # BlazeFace's adapter maps it onto the landmark box
+    assert np.abs(adapted - want).max() < 0.2 * (want[2] - want[0])
+    assert auto.detect(frame, 0.5) == [] and auto.detect(frame, 1.0) != []  # a sweep a second, not every call
+    assert len(auto.detect(img)) == 1  # a still: both run, one face
+    auto.close()
+    near.close()
