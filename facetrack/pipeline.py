@@ -102,10 +102,6 @@ class FaceTracker:
             raise FacetrackError("max_faces must be at least 1")
         self.o = o
         self.predictor = predictor or LandmarkPredictor(o.model, o.device, backend=o.backend, precision=o.precision)
-        self._owns_detector = detector is None
-        self.detector = detector if detector is not None else create_detector(
-            o.detector, model_path=o.detector_model, min_score=min(o.min_match_score, o.min_det_score),
-            detect_width=o.detect_width)
         self.analysers = list(analysers)
         if o.openness and self.predictor.num_points == 68 and not any(
                 type(a).__name__ == "OpennessAnalyser" for a in self.analysers):
@@ -119,6 +115,11 @@ class FaceTracker:
             from .reid import ReIdentifier, available
             if o.reid or available():
                 self.analysers.append(ReIdentifier())
+        # the detector last: what can fail above fails before a detector (MediaPipe's native threads) exists
+        self._owns_detector = detector is None
+        self.detector = detector if detector is not None else create_detector(
+            o.detector, model_path=o.detector_model, min_score=min(o.min_match_score, o.min_det_score),
+            detect_width=o.detect_width)
         # the first inference of each engine pays its lazy set-up (~0.1 s): pay it here, not on frame 1
         if predictor is None:
             self.predictor.warmup()

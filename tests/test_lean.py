@@ -16,20 +16,21 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 # torch cannot be imported, and looks uninstalled to importlib.util.find_spec
-HIDE_TORCH = '''
+HIDE = '''
 import sys, importlib.util
-class _NoTorch:
+HIDDEN = {hidden!r}
+class _Hide:
     def find_spec(self, name, path=None, target=None):
-        if name == "torch" or name.startswith("torch."):
-            raise ImportError("torch is hidden in this test")
-sys.meta_path.insert(0, _NoTorch())
+        if name.split(".")[0] in HIDDEN:
+            raise ImportError(name + " is hidden in this test")
+sys.meta_path.insert(0, _Hide())
 _find = importlib.util.find_spec
-importlib.util.find_spec = lambda name, package=None: None if name.split(".")[0] == "torch" else _find(name, package)
+importlib.util.find_spec = lambda name, package=None: None if name.split(".")[0] in HIDDEN else _find(name, package)
 '''
 
 
-def run_without_torch(args: list[str], env_home: Path, tmp_path: Path) -> subprocess.CompletedProcess:
-    code = HIDE_TORCH + '''
+def run_without_torch(args: list[str], env_home: Path, tmp_path: Path, hide=("torch",)) -> subprocess.CompletedProcess:
+    code = HIDE.format(hidden=tuple(hide)) + '''
 from facetrack_cli.main import main
 rc = main(sys.argv[1:])
 print("TORCH_IMPORTED=" + str("torch" in sys.modules), file=sys.stderr)
@@ -165,3 +166,16 @@ print("ok")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
     assert (tmp_path / "p.png").stat().st_size > 1000
+
+
+def test_reid_without_its_extra_is_one_line_and_no_traceback_at_exit(tmp_path, clip, detector_model):
+    """The plain install has no dlib: re-identification is off by default there, and asking for it says what to
+    install, in one line, without MediaPipe's threads leaving a traceback at exit."""
+    args = ["track", str(clip), "--csv", "o.csv", "--max-frames", "5", "--detector-model", str(detector_model)]
+    r = run_without_torch(args + ["--reid"], tmp_path / "home", tmp_path, hide=("torch", "dlib"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    lines = [ln for ln in r.stderr.strip().splitlines() if not ln.startswith("TORCH_IMPORTED")]
+    assert len(lines) == 1 and "facetrack[reid]" in lines[0], r.stderr
+    r = run_without_torch(args, tmp_path / "home", tmp_path, hide=("torch", "dlib"))
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert "reid" not in json.loads(r.stdout.strip().splitlines()[-1])

@@ -144,4 +144,7 @@ class MediaPipeDetector:
 
 def _close_quietly(det) -> None:
     with quiet_native_stderr():
-        det.close()
+        try:
+            det.close()
+        except (RuntimeError, TypeError):  # at interpreter exit MediaPipe's dispatcher may be gone already
+            pass
