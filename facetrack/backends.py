@@ -12,9 +12,9 @@ them is exported into ``$FACETRACK_HOME/onnx`` once, which needs torch. Nothing 
 unless the torch backend, CUDA or such an export is asked for.
 
 Precision: ``fp32``, ``fp16`` (torch, for CUDA), ``bf16`` (OpenVINO on CPUs with bf16, torch), ``int8``
-(OpenVINO). ``auto`` on OpenVINO: bf16 on CPUs with AMX (faster than int8 there, and closer to fp32), else int8
-when a matching quantized file is there, else OpenVINO's own choice; elsewhere the backend's default (fp32; fp16
-for torch on CUDA).
+(OpenVINO). ``auto``: int8 when the backend is OpenVINO and a matching quantized file is there, else the backend's
+default (fp32; fp16 for torch on CUDA; OpenVINO's own choice). bf16 is faster still on CPUs with AMX but lost a
+video clip's convergence (docs/performance.md): asked for, not automatic.
 """
 from __future__ import annotations
 
@@ -388,27 +388,11 @@ class OpenVINORunner:
         return tuple(np.concatenate([r.get_output_tensor(i).data for r in reqs]) for i in range(5))
 
 
-def amx_bf16() -> bool:
-    """The CPU multiplies bf16 matrices in hardware (Intel AMX). There OpenVINO's bf16 beats its int8: on the
-    dev machine's Xeon 508 vs 426 faces/s at batch 1, 769 vs 569 at batch 8, and is closer to fp32 (NME on
-    300-W 3.61% vs 3.62%, fp32 3.60%). CPUs with only AVX-512 bf16 or VNNI keep int8 (not measured here)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return "amx_bf16" in line.split()
-    except OSError:
-        pass
-    return False
-
-
 def pick_precision(precision: str, backend: str, int8_model=None) -> str | None:
     """``int8_model``: the matching quantized model when there is one (OpenVINO only)."""
     if precision not in PRECISIONS:
         raise FacetrackError(f"unknown precision {precision!r} (choose {', '.join(PRECISIONS)})")
     if precision == "auto":  # None: the backend's own default (fp16 for torch on CUDA, fp32 or bf16 elsewhere)
-        if backend == "openvino" and amx_bf16():
-            return "bf16"
         return "int8" if int8_model is not None else None
     if precision == "int8" and backend != "openvino":
         raise FacetrackError("int8 runs on the openvino backend (--backend openvino)")
@@ -425,7 +409,7 @@ def make_runner(meta, backend: str = "auto", device: str = "cpu", precision: str
     looked for beside it) or the in-memory ``torch_model``; ``load_torch()`` gives the torch model on demand."""
     b = pick_backend(backend, device)
     om = None
-    if b == "openvino" and (precision == "int8" or (precision == "auto" and not amx_bf16())):
+    if b == "openvino" and precision in ("auto", "int8"):
         om, why = read_int8(model_path) if model_path is not None else (None, "the model has no file")
         if om is None and precision == "int8":
             raise FacetrackError(f"int8: {why}")

@@ -1,6 +1,6 @@
 """The shipped model on the field's standard faces: NME on a fixed slice of 300-W (the first 30 faces of
 `../shared/data/w300/test.csv`, label boxes) under a bound set from the measured figure with a margin, for the
-fp32 weights, for the shipped int8 copy and for OpenVINO's bf16 (auto's choice on CPUs with AMX). Fails CI when the shipped model is broken or swapped for a worse one;
+fp32 weights, for the shipped int8 copy (auto's choice) and for OpenVINO's bf16. Fails CI when the shipped model is broken or swapped for a worse one;
 skips only without ../shared (the labels are not in the repository)."""
 import pytest
 

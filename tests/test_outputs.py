@@ -2,7 +2,7 @@
 fresh clone), portrait clips stored sideways, and golden CSVs of the shared clips.
 
 Golden files (tests/golden/*.csv.gz) hold `facetrack track CLIP --csv --precision int8` of the shipped default
-model with the default settings otherwise (int8: the same numbers on every CPU; auto would pick bf16 on some). They change only when the model or the tracking rules change on purpose: then rewrite them
+model with the default settings otherwise (int8: the same numbers on every CPU). They change only when the model or the tracking rules change on purpose: then rewrite them
 with ``FACETRACK_REGOLDEN=1 pytest tests/test_outputs.py -k golden`` and say why in the commit.
 """
 import csv
@@ -104,7 +104,7 @@ def test_golden_csv_of_the_shared_clips(name, tmp_path, detector_model):
     env = {**os.environ, "FACETRACK_DETECTOR_MODEL": str(detector_model),
            "FACETRACK_HOME": str(tmp_path)}
     out = tmp_path / "o.csv"
-    # int8 pinned: auto picks bf16 on CPUs with AMX and int8 elsewhere, and int8 gives the same numbers on both
+    # int8 pinned (auto's choice too): the same numbers on every CPU, whatever auto may become
     r = subprocess.run([sys.executable, "-m", "facetrack", "track", str(video), "--csv", str(out), "--quiet",
                         "--precision", "int8"], capture_output=True, text=True, cwd=ROOT, env=env)
     assert r.returncode == 0, r.stderr[-1500:]
