@@ -60,7 +60,7 @@ def lerp(a, b, u):
     return (a[0] + (b[0] - a[0]) * u, a[1] + (b[1] - a[1]) * u)
 
 
-def scenario(name: str, rng) -> dict:
+def scenario(name: str) -> dict:
     """people: [(who, [(t0, t1, view, start xy, end xy), ...])], scenes: [(t0, t1, background)], hides: [(t0, t1, who)]."""
     L, R, Y = 180.0, 460.0, 190.0
     out_l, out_r = -90.0, W + 90.0
@@ -93,7 +93,7 @@ def render(name: str, seed: int, pool: list[list], bgs: list[np.ndarray], out: P
     """Write the clip and ``out.truth.json`` (per frame: [[person, x0, y0, x1, y1, visible], ...])."""
     import av
     rng = np.random.default_rng(seed * 100 + SCENARIOS.index(name))
-    sc = scenario(name, rng)
+    sc = scenario(name)
     who = rng.choice(len(pool), 3, replace=False)  # the people of this clip
     views = {p: rng.choice(len(pool[who[p]]), 2, replace=False) for p in range(3)}
     bg_of = rng.choice(len(bgs), 2, replace=False)

@@ -18,8 +18,10 @@ video clip's convergence (docs/performance.md): asked for, not automatic.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
+import io
 import os
 import struct
 import sys
@@ -49,8 +51,8 @@ def needs_torch(what: str, extra: str = "train") -> FacetrackError:
 
 
 def installed(name: str) -> bool:
-    mod = {"torch": "torch", "onnxruntime": "onnxruntime", "openvino": "openvino"}[name]
-    return importlib.util.find_spec(mod) is not None
+    """torch, onnxruntime or openvino can be imported."""
+    return importlib.util.find_spec(name) is not None
 
 
 def cpu_threads() -> int:
@@ -174,21 +176,9 @@ def onnx_metadata(path: str | Path) -> dict[str, str]:
                 if field != 14:
                     f.seek(n, 1)
                     continue
-                entry, kv = f.read(n), {}
-                i = 0
-                while i < len(entry):  # StringStringEntryProto: key = 1, value = 2, both strings
-                    t = entry[i]
-                    i += 1
-                    m = shift = 0
-                    while True:
-                        b = entry[i]
-                        i += 1
-                        m |= (b & 0x7F) << shift
-                        shift += 7
-                        if b < 0x80:
-                            break
-                    kv[t >> 3] = entry[i:i + m].decode("utf-8", "replace")
-                    i += m
+                entry, kv = io.BytesIO(f.read(n)), {}
+                while (t := _varint(entry)) is not None:  # StringStringEntryProto: key = 1, value = 2, strings
+                    kv[t >> 3] = entry.read(_varint(entry) or 0).decode("utf-8", "replace")
                 if 1 in kv:
                     out[kv[1]] = kv.get(2, "")
             else:
@@ -196,45 +186,47 @@ def onnx_metadata(path: str | Path) -> dict[str, str]:
     return out
 
 
-def runtime_files(model_path: str | Path) -> dict:
-    """What the torch-free engines find beside a model file: {"onnx": PATH or why not, "int8": PATH or why not}."""
-    f = onnx_beside(model_path)
-    try:
-        onnx = str(f) if onnx_metadata(f).get(ONNX_KEY) == file_key(model_path) else f"{f.name} is from other weights"
-    except (OSError, FacetrackError, IndexError):
-        onnx = f"no usable {f.name} (facetrack export --model {model_path} writes it; needs torch)"
-    q = int8_file(model_path)
-    int8 = str(q) if q.is_file() and _int8_key(q) == file_key(model_path) else f"no matching {q.name} (facetrack quantize)"
-    return {"onnx": onnx, "int8": int8}
-
-
-def _int8_key(xml: Path) -> str | None:
-    """The source hash in a quantized model's rt_info, read from its XML text (no OpenVINO needed)."""
-    import re
-    m = re.search(r"<source_sha256 value=\"([0-9a-f]+)\"", xml.read_text(errors="replace"))
-    return m.group(1) if m else None
-
-
 def file_key(path: str | Path) -> str:
+    """:func:`pipnet_model.meta.file_key`, hashed once per version of the file in a process (the int8 and ONNX
+    checks both need it)."""
+    st = os.stat(path)
+    return _file_key(str(Path(path).resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _file_key(path: str, inode: int, size: int, mtime_ns: int) -> str:
     from pipnet_model.meta import file_key as key
     return key(path)
+
+
+def _onnx_made_from(model_path: Path) -> tuple[Path | None, str]:
+    """(the runtime ONNX beside the model when made from exactly this file, else None; why not)."""
+    f = onnx_beside(model_path)
+    if not f.is_file():
+        return None, f"it has no runtime file {f.name}"
+    try:
+        if onnx_metadata(f).get(ONNX_KEY) == file_key(model_path):
+            return f, ""
+        return None, f"{f.name} beside it was made from other weights"
+    except (OSError, FacetrackError, IndexError, TypeError):
+        return None, f"{f.name} beside it is damaged"
+
+
+def runtime_files(model_path: str | Path) -> dict:
+    """What the torch-free engines find beside a model file: {"onnx": PATH or why not, "int8": PATH or why not}."""
+    onnx, why = _onnx_made_from(Path(model_path))
+    om, why8 = read_int8(model_path)
+    return {"onnx": str(onnx) if onnx else why, "int8": why8 if om is not None else f"{why8} (facetrack quantize)"}
 
 
 def runtime_onnx(model_path: Path | None, torch_model=None) -> Path:
     """The ONNX file the CPU engines run for a model: its runtime file beside it when made from exactly this
     file, else one exported into the cache (once per model; needs torch)."""
-    why = ""
+    why = "the model has no file"
     if model_path is not None:
-        f = onnx_beside(model_path)
-        if f.is_file():
-            try:
-                if onnx_metadata(f).get(ONNX_KEY) == file_key(model_path):
-                    return f
-                why = f"{f.name} beside it was made from other weights"
-            except (OSError, FacetrackError, IndexError):
-                why = f"{f.name} beside it is damaged"
-        else:
-            why = f"it has no runtime file {f.name}"
+        f, why = _onnx_made_from(Path(model_path))
+        if f is not None:
+            return f
     if not torch_installed():
         raise FacetrackError(f"{model_path}: {why}; make it with `facetrack export --model {model_path}`, which "
                              f"needs torch ({TRAIN_EXTRA}), or use a model made by facetrack train")

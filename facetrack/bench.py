@@ -233,15 +233,20 @@ def bench_whole_process(source: str, runs: int = 3, peers: bool = True, track_ar
 
     from .assets import resolve_detector_model
     env = {**os.environ, "FACETRACK_DETECTOR_MODEL": str(resolve_detector_model())}
-    py = [sys.executable, "-m"]
     extra = list(track_args or [])
     res: dict = {"source": str(source), "runs": runs, "track_args": extra}
     with tempfile.TemporaryDirectory() as td:
         td = Path(td)
-        ft_cmd = py + ["facetrack", "track", str(source), "--csv", str(td / "ft.csv"), "--quiet"] + extra
-        mp_cmd = py + ["facetrack.peers", "mediapipe", str(source), "--csv", str(td / "mp.csv")]
-        systems = {"facetrack": ft_cmd} | ({"mediapipe_face_landmarker": mp_cmd} if peers else {})
-        _timed(ft_cmd[:-len(extra) or None] + ["--max-frames", "1"] + extra, env)  # caches filled before timing
+
+        def track(csv: str, *more: str) -> list[str]:
+            return [sys.executable, "-m", "facetrack", "track", str(source), "--csv", str(td / csv), "--quiet",
+                    *more, *extra]
+
+        def mediapipe(csv: str, *more: str) -> list[str]:
+            return [sys.executable, "-m", "facetrack.peers", "mediapipe", str(source), "--csv", str(td / csv), *more]
+
+        systems = {"facetrack": track("ft.csv")} | ({"mediapipe_face_landmarker": mediapipe("mp.csv")} if peers else {})
+        _timed(track("ft.csv", "--max-frames", "1"), env)  # caches filled before timing
         walls: dict[str, list[float]] = {k: [] for k in systems}
         frames: dict[str, int] = {}
         faces: dict[str, int] = {}
@@ -259,13 +264,13 @@ def bench_whole_process(source: str, runs: int = 3, peers: bool = True, track_ar
             a, b = res["systems"]["facetrack"], res["systems"]["mediapipe_face_landmarker"]
             res["facetrack_over_mediapipe"] = round(a["fps_whole_process"] / b["fps_whole_process"], 2)
         # time to the first frame: whole 1-frame jobs, each in a fresh process
-        first = ft_cmd[:6] + [str(td / "one.csv"), "--quiet", "--max-frames", "1"] + extra
+        first = track("one.csv", "--max-frames", "1")
         ttff: dict[str, list[float]] = {"cold": [], "warm": []}
         for r in range(runs):
             home = td / f"home{r}"
             ttff["cold"].append(_timed(first, {**env, "FACETRACK_HOME": str(home)})[0])  # nothing compiled yet
             ttff["warm"].append(_timed(first, {**env, "FACETRACK_HOME": str(home)})[0])  # the same home again
-        one_mp = mp_cmd[:-1] + [str(td / "one_mp.csv"), "--max-frames", "1"]
+        one_mp = mediapipe("one_mp.csv", "--max-frames", "1")
         res["first_frame_s"] = {k: round(statistics.median(v), 3) for k, v in ttff.items()}
         if peers:
             res["first_frame_s"]["mediapipe_face_landmarker"] = round(statistics.median(

@@ -8,7 +8,6 @@ from . import runtime
 from .checkpoint import PIPNetModel
 from .codec import decode
 from .datasets import LandmarkSet
-from .runtime import to_input_np  # noqa: F401 - re-exported
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -62,20 +61,6 @@ class CropPredictor:
         dev = out[0].device
         pts, conf = decode(out, self.nb.to(dev), self.rev, nrm=self.nrm)
         return pts.cpu().numpy(), conf.cpu().numpy()
-
-    @property
-    def numpy_path(self) -> bool:
-        """True when the engine takes and gives numpy arrays (ONNX Runtime, OpenVINO): input scaling and the NRM
-        decode then run in numpy, without torch's per-op overhead."""
-        return self.runner is not None and hasattr(self.runner, "run_np")
-
-    def outputs_np(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
-        return self.runner.run_np(x)
-
-    def decode_np(self, out) -> tuple[np.ndarray, np.ndarray]:
-        if not hasattr(self, "_rev_np"):
-            self._rev_np = self.rev.numpy()
-        return runtime.decode_np(out, *self._rev_np, nrm=self.nrm)
 
 
 def predict_dataset(model: PIPNetModel, ds: LandmarkSet, batch_size: int = 32, device: str = "auto",
