@@ -162,8 +162,12 @@ def test_stalled_live_source_ends_cleanly(tmp_path):
     src = write_video(tmp_path / "v.ts", n=30, size=(64, 48))
     fifo = tmp_path / "live.ts"
     os.mkfifo(fifo)
-    writer = subprocess.Popen([sys.executable, "-c", f"import time,sys\nf=open({str(fifo)!r},'wb')\n"
-                               f"f.write(open({str(src)!r},'rb').read()); f.flush(); time.sleep(30)"])
+    # the writer delivers the stream over ~0.75 s, as a live source does (all at once, the live policy's newest-frame
+    # rule could drop frames the reader had no time to take: a fresh-clone run once got 13 of 30), then goes quiet
+    writer = subprocess.Popen([sys.executable, "-c", f"import time\nf=open({str(fifo)!r},'wb')\n"
+                               f"b=open({str(src)!r},'rb').read(); k=max(1,len(b)//15)\n"
+                               "for i in range(0,len(b),k): f.write(b[i:i+k]); f.flush(); time.sleep(0.05)\n"
+                               "time.sleep(30)"])
     warnings = []
     try:
         t = time.perf_counter()
