@@ -38,7 +38,8 @@ class AutoDetector:
     def detect(self, frame: np.ndarray, time_s: float | None = None) -> list[Detection]:
         from ..tracking import iou_matrix
         dets = list(self.near.detect(frame, time_s))
-        if self.far is None or (time_s is not None and time_s - self._last_sweep < self.sweep_s):
+        # time going back means a new stream (batch reuses the detector): sweep its first frame too
+        if self.far is None or (time_s is not None and 0 <= time_s - self._last_sweep < self.sweep_s):
             return dets
         if time_s is not None:
             self._last_sweep = time_s
