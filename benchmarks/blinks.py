@@ -49,8 +49,8 @@ def match(a: list[tuple[int, int]], b: list[tuple[int, int]], tol: int) -> int:
     return hit
 
 
-def mediapipe_blinks(video: str, task: str) -> np.ndarray:
-    """Per frame: mean of eyeBlinkLeft/Right of the largest face (NaN without a face)."""
+def mediapipe_blinks(video: str, task: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame: mean of eyeBlinkLeft/Right, and jawOpen, of the largest face (NaN without a face)."""
     import av
     import mediapipe as mp
     from mediapipe.tasks.python import BaseOptions, vision
@@ -61,7 +61,7 @@ def mediapipe_blinks(video: str, task: str) -> np.ndarray:
                                         output_face_blendshapes=True)
     with quiet_native_stderr():
         lm = vision.FaceLandmarker.create_from_options(opts)
-    vals = []
+    vals, jaw = [], []
     with av.open(video) as c:
         for i, fr in enumerate(c.decode(video=0)):
             img = fr.to_ndarray(format="rgb24")
@@ -69,23 +69,30 @@ def mediapipe_blinks(video: str, task: str) -> np.ndarray:
             if r.face_blendshapes:
                 d = {b.category_name: b.score for b in r.face_blendshapes[0]}
                 vals.append((d["eyeBlinkLeft"] + d["eyeBlinkRight"]) / 2)
+                jaw.append(d["jawOpen"])
             else:
                 vals.append(np.nan)
-    return np.array(vals)
+                jaw.append(np.nan)
+    return np.array(vals), np.array(jaw)
 
 
-def facetrack_blinks(video: str, n: int) -> tuple[np.ndarray, dict]:
+def facetrack_blinks(video: str, n: int, smoother: str = "kalman") -> tuple[np.ndarray, np.ndarray, dict]:
+    """Per frame: the blink flag and mouth openness of facetrack's first track on the frame (NaN without)."""
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "f.csv"
-        r = subprocess.run([sys.executable, "-m", "facetrack", "track", video, "--csv", str(out), "--quiet"],
+        r = subprocess.run([sys.executable, "-m", "facetrack", "track", video, "--csv", str(out), "--quiet",
+                            "--smoother", smoother],
                            capture_output=True, text=True, cwd=ROOT, env=os.environ)
         if r.returncode:
             raise SystemExit(r.stderr[-800:])
-        flags = np.zeros(n, bool)
+        flags, mouth = np.zeros(n, bool), np.full(n, np.nan)
         for row in csv.DictReader(open(out)):
+            i = int(row["frame"])
+            if i < n and np.isnan(mouth[i]):
+                mouth[i] = float(row["mouth_open"])
             if row["blink"] == "1":
-                flags[int(row["frame"])] = True
-        return flags, json.loads(r.stdout.strip().splitlines()[-1])
+                flags[i] = True
+        return flags, mouth, json.loads(r.stdout.strip().splitlines()[-1])
 
 
 def main() -> int:
@@ -94,17 +101,27 @@ def main() -> int:
     ap.add_argument("--task", default=str(ROOT.parent / "shared" / "models" / "face_landmarker.task"))
     ap.add_argument("--mp-threshold", type=float, default=0.5)
     ap.add_argument("--tolerance", type=int, default=3)
+    ap.add_argument("--smoothers", default="kalman",
+                    help="comma-separated facetrack smoothers to compare (kalman, kalman-points, one-euro, none)")
     ap.add_argument("--json")
     a = ap.parse_args()
-    mpv = mediapipe_blinks(a.video, a.task)
-    ft, summary = facetrack_blinks(a.video, len(mpv))
-    mp_ev, ft_ev = runs(np.nan_to_num(mpv) >= a.mp_threshold), runs(ft)
+    mpv, jaw = mediapipe_blinks(a.video, a.task)
+    mp_ev = runs(np.nan_to_num(mpv) >= a.mp_threshold)
     res = {"video": a.video, "frames": len(mpv), "mediapipe_frames_with_face": int(np.isfinite(mpv).sum()),
-           "mediapipe_blinks": len(mp_ev), "facetrack_blinks": len(ft_ev),
-           "facetrack_blinks_summary": summary.get("blinks"),
-           "recall_vs_mediapipe": round(match(mp_ev, ft_ev, a.tolerance) / max(len(mp_ev), 1), 3),
-           "precision_vs_mediapipe": round(match(ft_ev, mp_ev, a.tolerance) / max(len(ft_ev), 1), 3),
-           "mp_threshold": a.mp_threshold, "tolerance_frames": a.tolerance}
+           "mediapipe_blinks": len(mp_ev), "mp_threshold": a.mp_threshold, "tolerance_frames": a.tolerance}
+    for sm in a.smoothers.split(","):
+        ft, mouth, summary = facetrack_blinks(a.video, len(mpv), sm)
+        ft_ev = runs(ft)
+        both = np.isfinite(mouth) & np.isfinite(jaw)
+        got = {"facetrack_blinks": len(ft_ev), "facetrack_blinks_summary": summary.get("blinks"),
+               "recall_vs_mediapipe": round(match(mp_ev, ft_ev, a.tolerance) / max(len(mp_ev), 1), 3),
+               "precision_vs_mediapipe": round(match(ft_ev, mp_ev, a.tolerance) / max(len(ft_ev), 1), 3),
+               # how well the mouth's opening follows speech: correlation with MediaPipe's jawOpen per frame
+               "mouth_open_corr_jawOpen": round(float(np.corrcoef(mouth[both], jaw[both])[0, 1]), 3)}
+        if len(a.smoothers.split(",")) == 1:
+            res.update(got)
+        else:
+            res.setdefault("smoothers", {})[sm] = got
     print(json.dumps(res, indent=1))
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=1))

@@ -204,7 +204,7 @@ def main() -> int:
     ap.add_argument("--pred")
     ap.add_argument("--model", default="default")
     ap.add_argument("--systems", default="facetrack_kalman,facetrack_no_smoothing",
-                    help="comma-separated: facetrack_kalman, facetrack_no_smoothing, dlib_hog_68 (needs "
+                    help="comma-separated: facetrack_kalman, facetrack_kalman_points, facetrack_no_smoothing, dlib_hog_68 (needs "
                          "pip install 'facetrack[peers]'); diagnostics: truth_boxes (every frame cropped at the true "
                          "landmark box), still_label_boxes (the same faces as stills)")
     ap.add_argument("--extra", default="", help="extra arguments for facetrack track, e.g. '--detect-every 1'")
@@ -220,6 +220,7 @@ def main() -> int:
         return 0
     wanted = a.systems.split(",")
     systems = {k: v for k, v in (("facetrack_kalman", ["--smoother", "kalman"]),
+                                 ("facetrack_kalman_points", ["--smoother", "kalman-points"]),
                                  ("facetrack_no_smoothing", ["--smoother", "none"])) if k in wanted}
     res: dict = {"data": a.data, "model": a.model, "clips": len(clips), "extra": a.extra, "systems": {}}
     for name, args in systems.items():

@@ -401,7 +401,8 @@ def _add_model_args(t: argparse.ArgumentParser) -> None:
     t.add_argument("--min-det-score", type=float, default=0.5)
     t.add_argument("--detect-every", type=int, default=5, help="run the detector every N frames (and when a track is lost)")
     t.add_argument("--max-faces", type=int, default=10)
-    t.add_argument("--smoother", default="kalman", choices=["kalman", "one-euro", "none"])
+    t.add_argument("--smoother", default="kalman", choices=["kalman", "kalman-points", "one-euro", "none"],
+                   help="kalman: head motion and face shape smoothed apart (default); kalman-points: every point on its own")
     t.add_argument("--refine", type=int, default=0,
                    help="crop again on each frame's own landmarks N times (more accurate on small faces, N+1 passes)")
     t.add_argument("--reid", action=argparse.BooleanOptionalAction, default=None,

@@ -141,6 +141,7 @@ class FaceTracker:
         self.index = self.start_index = start_index
         self.processed = 0  # frames updated since the reset (the detection cadence counts these)
         self.timings = {"detect": 0.0, "landmarks": 0.0, "track": 0.0, "smooth": 0.0}
+        self._prev_time = None
         self.detections_run = 0
 
     def update(self, frame: np.ndarray, time_s: float | None = None, index: int | None = None) -> FrameResult:
@@ -260,13 +261,24 @@ class FaceTracker:
             if t.state != "confirmed" and self.processed >= self.o.min_hits:
                 continue
             sm = self.smoother(t.track_id, t.landmarks, time_s)
+            self._lead(t, time_s)
             face = Face(landmark_box(sm), sm, t.scores, t.track_id, t.det_score)
             for analyse in self.analysers:
                 face = analyse(face, t, frame, time_s)
             self.tracker.report(t)
             faces.append(face)
         self.timings["smooth"] += time.perf_counter() - t0
+        self._prev_time = time_s
         return faces
+
+    def _lead(self, t: Track, time_s: float) -> None:
+        """Move the track's next crop ahead by the head's smoothed velocity over one frame interval: the crop
+        from this frame's landmarks lags a moving head by a frame, and the model reads a face best centred
+        (video ground-truth clips: NME 4.34 -> 4.32%, docs/accuracy.md). Smoothers without a velocity: no lead."""
+        v = self.smoother.velocity(t.track_id) if hasattr(self.smoother, "velocity") else None
+        dt = time_s - self._prev_time if self._prev_time is not None else 0.0
+        if v is not None and 0 < dt < 0.5:
+            t.box = t.box + dt * np.array([v[0], v[1], v[0], v[1]])
 
     def close(self) -> None:
         if self._owns_detector:
