@@ -332,7 +332,7 @@ def cmd_batch(a) -> int:
 def cmd_harvest(a) -> int:
     from facetrack.harvest import harvest
     res = harvest(a.inputs, a.out, every=a.every, max_per_video=a.max_per_video, min_face=a.min_face,
-                  min_sharpness=a.min_sharpness, end_frame=a.end_frame, detector=a.detector,
+                  min_sharpness=a.min_sharpness, blur_drop=a.blur_drop, end_frame=a.end_frame, detector=a.detector,
                   detector_model=a.detector_model, progress=not a.quiet, detect_width=a.detect_width)
     print(json.dumps(res))
     return 0
@@ -559,7 +559,11 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--every", type=int, default=5, help="look at every N-th frame")
     h.add_argument("--max-per-video", type=int)
     h.add_argument("--min-face", type=int, default=48, help="smallest face box side in pixels")
-    h.add_argument("--min-sharpness", type=float, default=30.0, help="variance of the Laplacian at 128 px")
+    h.add_argument("--blur-drop", type=float, default=0.1,
+                   help="skip a face less sharp than this quantile of the video's faces so far (0.1: its blurriest "
+                        "tenth; 0: off)")
+    h.add_argument("--min-sharpness", type=float, default=0.0,
+                   help="absolute floor too: variance of the Laplacian at 128 px (0: off)")
     h.add_argument("--end-frame", type=int, help="only frames before this index (hold the rest back)")
     _add_detector_args(h)
     h.add_argument("--quiet", action="store_true")

@@ -3,8 +3,13 @@
 Each kept face is saved as a JPEG crop with a generous margin (2x the face box, so training crops and
 augmentation have room) and described by one JSON line in ``POOL/manifest.jsonl``: source, frame, time,
 box in source pixels, detector score, sharpness, the crop file and the face box inside the crop (in the
-landmark-box convention of the PIPNet crops). Blurred and tiny faces and near-duplicates of the previous kept
-crop at the same place are skipped. Re-running adds new videos and never duplicates an entry.
+landmark-box convention of the PIPNet crops). Tiny faces, near-duplicates of the previous kept crop at the
+same place, and each video's blurriest faces are skipped. Re-running adds new videos and never duplicates an entry.
+
+Blur is judged against the video itself: a face is skipped when it is less sharp than the ``blur_drop`` quantile
+(default: the blurriest tenth) of the faces seen so far in the same video (after its first ``BLUR_WARMUP``). An
+absolute threshold dropped most of an ordinary low-bit-rate webcam clip, whose every frame is soft, and those are
+the frames self-training on a user's footage needs. ``min_sharpness`` is an absolute floor on top (off by default).
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ from .errors import FacetrackError
 from .tracking import iou_matrix
 
 MARGIN = 2.0      # crop side / face box side
+BLUR_WARMUP = 10  # faces of a video seen before its own blur quantile is used
 CROP_SIZE = 256   # pixels of the saved crops
 
 
@@ -39,9 +45,9 @@ def _thumb(img: np.ndarray) -> np.ndarray:
 
 
 def harvest(videos: list[str], pool: str | Path, every: int = 5, max_per_video: int | None = None,
-            min_face: int = 48, min_sharpness: float = 30.0, min_score: float = 0.7, dup_diff: float = 4.0,
+            min_face: int = 48, min_sharpness: float = 0.0, min_score: float = 0.7, dup_diff: float = 4.0,
             end_frame: int | None = None, detector: str = DEFAULT_DETECTOR, detector_model: str | None = None,
-            progress: bool = True, detect_width: int | None = None) -> dict:
+            progress: bool = True, detect_width: int | None = None, blur_drop: float = 0.1) -> dict:
     from .batch import expand_inputs
     from .video import VideoSource
     pool = Path(pool)
@@ -55,8 +61,10 @@ def harvest(videos: list[str], pool: str | Path, every: int = 5, max_per_video: 
                 seen.add((d["source"], d["frame"], d["face"]))
             except (ValueError, KeyError):
                 continue
-    stats = {"videos": 0, "frames_seen": 0, "kept": 0, "skipped_small": 0, "skipped_blur": 0, "skipped_dup": 0,
-             "already": 0}
+    if not 0 <= blur_drop < 1:
+        raise FacetrackError(f"blur_drop must be in [0, 1), got {blur_drop}")
+    stats = {"videos": 0, "frames_seen": 0, "frames_without_face": 0, "kept": 0, "skipped_small": 0,
+             "skipped_blur": 0, "skipped_dup": 0, "already": 0}
     items = expand_inputs(videos)
     if not items:
         raise FacetrackError("no video found in the inputs")
@@ -66,6 +74,7 @@ def harvest(videos: list[str], pool: str | Path, every: int = 5, max_per_video: 
             srcp = str(Path(src).resolve()) if Path(src).exists() else src
             stem = hashlib.sha1(srcp.encode()).hexdigest()[:10]
             kept_here = 0
+            sharp_seen: list[float] = []  # this video's faces so far: its own blur scale
             last: list[tuple[np.ndarray, np.ndarray]] = []  # (box, thumbnail) of the previous kept crops
             prog = Progress(end_frame, f"harvest {Path(src).name}", "frames") if progress else None
             with VideoSource(src) as vs:
@@ -78,6 +87,8 @@ def harvest(videos: list[str], pool: str | Path, every: int = 5, max_per_video: 
                         continue
                     stats["frames_seen"] += 1
                     dets = det.detect(vf.image, vf.time_s)
+                    if not any(d.score >= min_score for d in dets):
+                        stats["frames_without_face"] += 1
                     for k, (d, box) in enumerate(zip(dets, det.box_adapter.boxes(dets))):
                         if d.score < min_score:
                             continue
@@ -91,7 +102,9 @@ def harvest(videos: list[str], pool: str | Path, every: int = 5, max_per_video: 
                         c0 = (CROP_SIZE - inner) / 2
                         face = crop[int(c0):int(c0 + inner), int(c0):int(c0 + inner)]
                         sh = sharpness(face)
-                        if sh < min_sharpness:
+                        sharp_seen.append(sh)
+                        if sh < min_sharpness or (blur_drop and len(sharp_seen) > BLUR_WARMUP
+                                                  and sh < np.quantile(sharp_seen, blur_drop)):
                             stats["skipped_blur"] += 1
                             continue
                         th = _thumb(face)

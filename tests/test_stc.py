@@ -65,6 +65,43 @@ def test_harvest_boxes_contain_the_faces(tmp_path, detector_model, monkeypatch):
     assert again["entries"] == len(lines) and again["kept"] == 0  # a re-run adds nothing twice
 
 
+def test_harvest_keeps_soft_footage_and_drops_its_blurriest_frames(tmp_path, detector_model, monkeypatch):
+    """Blur is judged against the video: a clip whose every frame is soft (an ordinary low-bit-rate webcam) keeps
+    most of its faces, and the frames blurred far more than the rest are the ones dropped. The old absolute
+    threshold (sharpness 30) dropped nearly all of this clip."""
+    pytest.importorskip("skimage")
+    import av
+    import cv2
+    from facetrack.harvest import harvest
+    from facetrack.samples import ClipSpec, make_clip
+    monkeypatch.setenv("FACETRACK_DETECTOR_MODEL", str(detector_model))
+    clip = make_clip(tmp_path / "clip.mp4", ClipSpec(seconds=4.0, second_face=False))
+    soft = tmp_path / "soft.mp4"
+    very = {i for i in range(0, 120, 3) if i % 27 == 0}  # noqa: C416  # a few frames far more blurred (sampled: every 3rd)
+    with av.open(str(clip)) as src, av.open(str(soft), "w") as dst:
+        st = None
+        for i, fr in enumerate(src.decode(video=0)):
+            img = fr.to_ndarray(format="bgr24")
+            if st is None:
+                st = dst.add_stream("libx264", rate=30)
+                st.width, st.height, st.pix_fmt = img.shape[1], img.shape[0], "yuv420p"
+            img = cv2.GaussianBlur(img, (0, 0), 6.0 if i in very else 2.0)
+            for p in st.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
+                dst.mux(p)
+        for p in st.encode():
+            dst.mux(p)
+    res = harvest([str(soft)], tmp_path / "pool", every=3, progress=False, dup_diff=0.0)
+    lines = [json.loads(line) for line in (tmp_path / "pool" / "manifest.jsonl").read_text().splitlines()]
+    faces = res["kept"] + res["skipped_blur"]
+    assert faces >= 20 and res["kept"] >= 0.75 * faces, res
+    kept = {d["frame"] for d in lines}
+    late_very = {i for i in very if i > 3 * 10}  # after the warm-up the video's own scale is known
+    assert late_very and not (late_very & kept), (sorted(late_very), sorted(kept))
+    old = harvest([str(soft)], tmp_path / "old", every=3, progress=False, dup_diff=0.0, min_sharpness=30.0,
+                  blur_drop=0.0)
+    assert old["kept"] < 0.5 * res["kept"], (old, res)
+
+
 def test_tiny_stc_run_writes_pseudo_labels_and_resumes(tmp_path):
     import cv2
     data = write_csv_dataset(tmp_path / "lab", synthetic_faces(8, size=120, seed=5))
