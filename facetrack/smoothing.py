@@ -86,12 +86,14 @@ class KalmanSmoother:
     Each frame's landmarks are split into a similarity (centre, log scale, in-plane angle: least squares against
     the track's first shape) and the shape left in the face's own frame. Constant-velocity Kalman filters, one bank
     per track, smooth the 4 motion values lightly (they average all the points, so their noise is small and a
-    moving head is followed with little lag) and the shape's coordinates more (its noise is the flicker). Noise is
-    in face-size units, so small and large faces are smoothed alike: ``move_*`` for the centre, ``turn_*`` for log
-    scale and angle (unitless), ``shape_*`` for the shape; ``*_meas`` measurement std, ``*_accel`` acceleration
-    std per second. Chosen on the video ground-truth clips (docs/accuracy.md): against the per-point filter it
-    removes most of the lag (NME 4.41 -> 4.35%) and flickers less (NMF 0.49 -> 0.47); the shape's setting also
-    keeps blinks (benchmarks/blinks.py)."""
+    moving head is followed with little lag) and the shape's coordinates more (its noise is the flicker), except
+    the eyes and the mouth (``face_*``: blinks and speech are fast; with other point schemes than 68 the whole
+    shape gets that setting). Noise is in face-size units, so small and large faces are smoothed alike:
+    ``move_*`` for the centre, ``turn_*`` for log scale and angle (unitless), ``shape_*`` for the shape;
+    ``*_meas`` measurement std, ``*_accel`` acceleration std per second. On the video ground-truth clips
+    (docs/accuracy.md) it removes the per-point filter's lag (NME 4.41 -> 4.34%, NMF 0.49 -> 0.50; with the
+    pipeline's led crop 4.32 / 0.49) and keeps the blinks on franck (benchmarks/blinks.py). ``velocity`` gives the
+    head's smoothed velocity, which the pipeline uses to lead the next crop."""
 
     def __init__(self, move_meas: float = 0.006, move_accel: float = 4.0, turn_meas: float = 0.003,
                  turn_accel: float = 2.0, shape_meas: float = 0.02, shape_accel: float = 0.3,
@@ -99,7 +101,7 @@ class KalmanSmoother:
         self.move = (move_meas, move_accel)
         self.turn = (turn_meas, turn_accel)
         self.shape = (shape_meas, shape_accel)
-        self.face = (face_meas, face_accel)   # the eyes and the mouth (68 points): blinks and speech are fast
+        self.face = (face_meas, face_accel)
         self.tracks: dict[int, list] = {}
 
     def _noise(self, size: float, size0: float, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -107,8 +109,8 @@ class KalmanSmoother:
         r[:2], q[:2] = (self.move[0] * size) ** 2, (self.move[1] * size) ** 2
         r[2:4], q[2:4] = self.turn[0] ** 2, self.turn[1] ** 2
         r[4:], q[4:] = (self.shape[0] * size0) ** 2, (self.shape[1] * size0) ** 2
-        if n == 136:
-            r[4 + 72:], q[4 + 72:] = (self.face[0] * size0) ** 2, (self.face[1] * size0) ** 2
+        fast = 4 + 2 * 36 if n == 136 else 4  # 68 points: eyes and mouth are points 36-67; others: all points
+        r[fast:], q[fast:] = (self.face[0] * size0) ** 2, (self.face[1] * size0) ** 2
         return r, q
 
     def __call__(self, track_id: int, landmarks: np.ndarray, time_s: float) -> np.ndarray:
