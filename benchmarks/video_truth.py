@@ -229,8 +229,11 @@ def main() -> int:
         r = subprocess.run([sys.executable, "-m", "facetrack", "batch", *map(str, clips), "--out", str(res_dir), "--csv",
                             "--workers", "1", "--quiet", "--model", a.model, *args, *a.extra.split()],
                            capture_output=True, text=True, cwd=ROOT, env=os.environ)
-        if r.returncode:
-            raise SystemExit(r.stderr[-800:])
+        if r.returncode:  # batch says why per video in its manifest (stderr is empty with --quiet)
+            failed = [ln for ln in (res_dir / "manifest.jsonl").read_text().splitlines() if '"failed"' in ln] \
+                if (res_dir / "manifest.jsonl").is_file() else []
+            raise SystemExit(f"facetrack batch failed ({name}): {r.stderr[-800:] or r.stdout[-400:]}"
+                             + "".join(f"\n  {ln[:300]}" for ln in failed[:5]))
         per = [{"clip": c.name, **score(res_dir / f"{c.stem}.csv", Path(str(c) + ".truth.csv"))} for c in clips]
         res["systems"][name] = {**pool(per), "seconds": round(time.time() - t0, 1),
                                 "by_size": {px: pool([q for q in per if q["clip"].endswith(f"_{px}.mp4")])
