@@ -52,20 +52,13 @@ def match(a: list[tuple[int, int]], b: list[tuple[int, int]], tol: int) -> int:
 def mediapipe_blinks(video: str, task: str) -> tuple[np.ndarray, np.ndarray]:
     """Per frame: mean of eyeBlinkLeft/Right, and jawOpen, of the largest face (NaN without a face)."""
     import av
-    import mediapipe as mp
-    from mediapipe.tasks.python import BaseOptions, vision
     sys.path.insert(0, str(ROOT))
-    from facetrack.detectors.mediapipe import quiet_native_stderr
-    opts = vision.FaceLandmarkerOptions(base_options=BaseOptions(model_asset_path=task),
-                                        running_mode=vision.RunningMode.VIDEO, num_faces=1,
-                                        output_face_blendshapes=True)
-    with quiet_native_stderr():
-        lm = vision.FaceLandmarker.create_from_options(opts)
+    from facetrack.peers import MediaPipeLandmarker
+    lm = MediaPipeLandmarker(task, num_faces=1, blendshapes=True)
     vals, jaw = [], []
     with av.open(video) as c:
         for i, fr in enumerate(c.decode(video=0)):
-            img = fr.to_ndarray(format="rgb24")
-            r = lm.detect_for_video(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(img)), i * 40 + 1)
+            r = lm.detect(fr.to_ndarray(format="bgr24"), i * 0.04)
             if r.face_blendshapes:
                 d = {b.category_name: b.score for b in r.face_blendshapes[0]}
                 vals.append((d["eyeBlinkLeft"] + d["eyeBlinkRight"]) / 2)
@@ -73,6 +66,7 @@ def mediapipe_blinks(video: str, task: str) -> tuple[np.ndarray, np.ndarray]:
             else:
                 vals.append(np.nan)
                 jaw.append(np.nan)
+    lm.close()
     return np.array(vals), np.array(jaw)
 
 

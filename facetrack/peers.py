@@ -72,22 +72,27 @@ def find_landmarker_task() -> Path:
 class MediaPipeLandmarker:
     """MediaPipe Face Landmarker (478 points) in VIDEO mode, as its users run it: BGR frame + time -> faces."""
 
-    def __init__(self, task: str | Path | None = None, num_faces: int = 10):
+    def __init__(self, task: str | Path | None = None, num_faces: int = 10, blendshapes: bool = False):
         from .detectors.mediapipe import import_mediapipe, quiet_native_stderr
         mp, BaseOptions, vision = import_mediapipe()
         self.mp, self.task = mp, Path(task or find_landmarker_task())
         opts = vision.FaceLandmarkerOptions(base_options=BaseOptions(model_asset_path=str(self.task)),
-                                            running_mode=vision.RunningMode.VIDEO, num_faces=num_faces)
+                                            running_mode=vision.RunningMode.VIDEO, num_faces=num_faces,
+                                            output_face_blendshapes=blendshapes)
         with quiet_native_stderr():
             self.lm = vision.FaceLandmarker.create_from_options(opts)
         self._last_ms = -1
 
-    def __call__(self, frame_bgr: np.ndarray, time_s: float) -> list[np.ndarray]:
-        """-> one (478, 2) array of pixel coordinates per face."""
+    def detect(self, frame_bgr: np.ndarray, time_s: float):
+        """MediaPipe's own result for a frame (landmarks, and blendshapes when asked for)."""
         im = self.mp.Image(image_format=self.mp.ImageFormat.SRGB, data=np.ascontiguousarray(frame_bgr[..., ::-1]))
         ms = max(int(time_s * 1000), self._last_ms + 1)  # VIDEO mode needs strictly increasing timestamps
         self._last_ms = ms
-        r = self.lm.detect_for_video(im, ms)
+        return self.lm.detect_for_video(im, ms)
+
+    def __call__(self, frame_bgr: np.ndarray, time_s: float) -> list[np.ndarray]:
+        """-> one (478, 2) array of pixel coordinates per face."""
+        r = self.detect(frame_bgr, time_s)
         h, w = frame_bgr.shape[:2]
         return [np.array([(p.x * w, p.y * h) for p in f], np.float32) for f in r.face_landmarks]
 

@@ -275,7 +275,8 @@ class FaceTracker:
         """Move the track's next crop ahead by the head's smoothed velocity over one frame interval: the crop
         from this frame's landmarks lags a moving head by a frame, and the model reads a face best centred
         (video ground-truth clips: NME 4.34 -> 4.32%, docs/accuracy.md). Smoothers without a velocity: no lead."""
-        v = self.smoother.velocity(t.track_id) if hasattr(self.smoother, "velocity") else None
+        velocity = getattr(self.smoother, "velocity", None)
+        v = velocity(t.track_id) if velocity else None
         dt = time_s - self._prev_time if self._prev_time is not None else 0.0
         if v is not None and 0 < dt < 0.5:
             t.box = t.box + dt * np.array([v[0], v[1], v[0], v[1]])

@@ -104,9 +104,10 @@ class KalmanSmoother:
         self.face = (face_meas, face_accel)
         self.tracks: dict[int, list] = {}
 
-    def _noise(self, size: float, size0: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def _noise(self, size0: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """A new track's (r, q): all but the centre's two entries (which follow the face's size each frame) are
+        fixed for the track's life."""
         r, q = np.empty(4 + n), np.empty(4 + n)
-        r[:2], q[:2] = (self.move[0] * size) ** 2, (self.move[1] * size) ** 2
         r[2:4], q[2:4] = self.turn[0] ** 2, self.turn[1] ** 2
         r[4:], q[4:] = (self.shape[0] * size0) ** 2, (self.shape[1] * size0) ** 2
         fast = 4 + 2 * 36 if n == 136 else 4  # 68 points: eyes and mouth are points 36-67; others: all points
@@ -119,22 +120,22 @@ class KalmanSmoother:
         st = self.tracks.get(track_id)
         if st is None:
             ref = lm - lm.mean(0)
-            r, _ = self._noise(size, size, lm.size)
-            p0 = r.copy()
+            r, q = self._noise(size, lm.size)
+            r[:2] = (self.move[0] * size) ** 2
             p0_vel = np.full_like(r, (5 * size) ** 2)
             p0_vel[2:4] = 25.0
-            bank = KalmanBank(np.concatenate([lm.mean(0), [0.0, 0.0], ref.reshape(-1)]), p0, p0_vel)
-            self.tracks[track_id] = [ref, size, bank, time_s]
+            bank = KalmanBank(np.concatenate([lm.mean(0), [0.0, 0.0], ref.reshape(-1)]), r.copy(), p0_vel)
+            self.tracks[track_id] = [ref, bank, time_s, r, q]
             return lm.astype(np.float32)
-        ref, size0, bank, t_prev = st
+        ref, bank, t_prev, r, q = st
         c, s, th = similarity_to(lm, ref)
         th_prev = bank.x[3, 0]
         th = th_prev + (th - th_prev + np.pi) % (2 * np.pi) - np.pi  # no jump at +-180 degrees
         shape = (lm - c) @ rotation(th) / max(s, 1e-9)  # R^T (lm - c) / s, in the first frame's pixels
-        r, q = self._noise(size, size0, lm.size)
+        r[:2], q[:2] = (self.move[0] * size) ** 2, (self.move[1] * size) ** 2
         bank.predict(max(time_s - t_prev, 1e-3), q)
         bank.update(np.concatenate([c, [np.log(max(s, 1e-9)), th], shape.reshape(-1)]), r)
-        st[3] = time_s
+        st[2] = time_s
         x = bank.x[:, 0]
         out = np.exp(x[2]) * x[4:].reshape(lm.shape) @ rotation(x[3]).T + x[:2]
         return out.astype(np.float32)
@@ -142,7 +143,7 @@ class KalmanSmoother:
     def velocity(self, track_id: int) -> np.ndarray | None:
         """The smoothed velocity of the track's centre (pixels per second), or None for an unknown track."""
         st = self.tracks.get(track_id)
-        return None if st is None else st[2].x[:2, 1].copy()
+        return None if st is None else st[1].x[:2, 1].copy()
 
     def drop(self, track_id: int) -> None:
         self.tracks.pop(track_id, None)
