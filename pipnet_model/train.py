@@ -300,7 +300,7 @@ def train(cfg: TrainConfig, resume: bool = False, train_set: LandmarkSet | None 
                 raise PIPNetError(f"--init model has {model.meta.num_points} points, the data {train_set.scheme.num_points}")
         else:
             mf = training_mean_face(train_set, cfg.input_size, cfg.crop_scale)
-            pre: bool | str = cfg.pretrained_weights or (cfg.pretrained and cfg.backbone == "efficientnet_lite0")
+            pre: bool | str = cfg.pretrained_weights or (cfg.pretrained and cfg.backbone.startswith("efficientnet_lite"))
             model = PIPNetModel.create(cfg.backbone, train_set.scheme, mf, cfg.num_nb, cfg.input_size,
                                        pretrained=pre, crop_scale=cfg.crop_scale)
     net = model.net.to(device).to(memory_format=torch.channels_last)

