@@ -92,13 +92,16 @@ class HeadPose:
             cx, cy = w / 2.0, h / 2.0
         f = float(max(w, h))
         k = np.array([[f, 0, cx], [0, f, cy], [0, 0, 1.0]])
-        if seed is not None:
-            rvec, tvec = seed[0].copy(), seed[1].copy()
-            ok, rvec, tvec = cv2.solvePnP(self.face3d, p, k, None, rvec, tvec, True, cv2.SOLVEPNP_ITERATIVE)
-        else:
-            ok, rvec, tvec = cv2.solvePnP(self.face3d, p, k, None, flags=cv2.SOLVEPNP_SQPNP)
-            if ok:
+        try:
+            if seed is not None:
+                rvec, tvec = seed[0].copy(), seed[1].copy()
                 ok, rvec, tvec = cv2.solvePnP(self.face3d, p, k, None, rvec, tvec, True, cv2.SOLVEPNP_ITERATIVE)
+            else:
+                ok, rvec, tvec = cv2.solvePnP(self.face3d, p, k, None, flags=cv2.SOLVEPNP_SQPNP)
+                if ok:
+                    ok, rvec, tvec = cv2.solvePnP(self.face3d, p, k, None, rvec, tvec, True, cv2.SOLVEPNP_ITERATIVE)
+        except cv2.error:  # SQPnP asserts on points bunched in a small part of a large frame (a ~10 px face)
+            return None, None
         if not ok or tvec[2, 0] <= 0:
             return None, None
         r, _ = cv2.Rodrigues(rvec)

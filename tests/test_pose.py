@@ -29,6 +29,14 @@ def test_pnp_recovers_the_pose_of_an_exact_projection(angles):
     assert np.allclose(got, angles, atol=0.5)
 
 
+def test_a_tiny_face_in_a_large_frame_gets_no_pose_instead_of_an_error():
+    """OpenCV's SQPnP asserts when the points fill a tiny part of the frame (a ~10 px face in 720p, as RetinaFace
+    finds far away): that once ended the whole pipeline. Such a face now has no pose; a 21 px one still has."""
+    assert HeadPose().solve(project((0, 0, 0), (1280, 720), dist=120), (1280, 720)) == (None, None)
+    got, _ = HeadPose().solve(project((0, 0, 0), (1280, 720), dist=60), (1280, 720))
+    assert np.allclose(got, (0, 0, 0), atol=0.5)
+
+
 def test_sign_conventions_as_documented():
     """yaw > 0: the nose moves towards the image's left; pitch > 0: up; roll > 0: the face turns clockwise."""
     base = project((0, 0, 0))
