@@ -98,6 +98,10 @@ def associate(track_boxes: np.ndarray, det_boxes: np.ndarray, iou_threshold: flo
     return matches, [i for i in range(nt) if i not in mt], [j for j in range(nd) if j not in md]
 
 
+def _side(box) -> float:
+    return float(max(box[2] - box[0], box[3] - box[1]))
+
+
 @dataclass
 class Track:
     track_id: int
@@ -110,13 +114,16 @@ class Track:
     landmarks: np.ndarray | None = field(default=None, repr=False)
     scores: np.ndarray | None = field(default=None, repr=False)
     reported: bool = False          # has appeared in a frame's results (its "started" event was emitted)
+    det_side: float = float("nan")  # side of the last detection that started or confirmed it
+    det_ratio: float = float("nan")  # its landmark box side / det_side in its first good frame
 
 
 class Tracker:
     def __init__(self, iou_threshold: float = 0.3, min_hits: int = 2, max_age: int = 10, max_tracks: int = 10,
-                 max_det_misses: int = 3):
+                 max_det_misses: int = 3, size_band: float = 0.6):
         self.iou_threshold, self.min_hits, self.max_age, self.max_tracks = iou_threshold, min_hits, max_age, max_tracks
         self.max_det_misses = max_det_misses
+        self.size_band = size_band  # landmark box side / last detection's side outside [band, 1/band]: not good
         self.tracks: list[Track] = []
         self._next_id = 1
         self.index = 0                  # the current frame (set by begin_frame), stamped on events
@@ -157,7 +164,7 @@ class Tracker:
         matches, um_t, um_d = associate(np.array([t.box for t in self.tracks]).reshape(-1, 4), boxes, self.iou_threshold)
         for ti, di in matches:
             t = self.tracks[ti]
-            t.det_score, t.det_misses = float(scores[di]), 0
+            t.det_score, t.det_misses, t.det_side = float(scores[di]), 0, _side(boxes[di])
             if t.misses > 0 or t.landmarks is None:
                 t.box = boxes[di].copy()  # its own landmarks are not trusted: restart from the detection
             # else: the box from its last landmarks is the tighter crop; the detection only confirms the track
@@ -172,7 +179,7 @@ class Tracker:
             # a detection overlapping an existing track a lot is that track's double, not a new face
             if self.tracks and iou_matrix(boxes[di], np.array([t.box for t in self.tracks])).max() > 0.5:
                 continue
-            t = Track(self._next_id, boxes[di].copy(), float(scores[di]))
+            t = Track(self._next_id, boxes[di].copy(), float(scores[di]), det_side=_side(boxes[di]))
             self._next_id += 1
             self.tracks.append(t)
             new.append(t)
@@ -180,11 +187,20 @@ class Tracker:
 
     def observe(self, track: Track, landmarks: np.ndarray, scores: np.ndarray, good: bool) -> None:
         """One frame's landmarks for a track: kept, counted as a hit or a miss; while they are good the next
-        frame's crop follows them (their box)."""
+        frame's crop follows them (their box). Good also means a size within ``size_band`` of what the detection
+        that last confirmed the track says (its side times the landmark/detection size ratio of the track's first
+        frame): a crop that keeps following its own landmarks can otherwise collapse onto a shrinking patch (seen
+        on hamilton with the 2026-12-01 model: 62 -> 13 px in 13 frames, each frame's landmarks a face-like guess)."""
         track.landmarks, track.scores = landmarks, scores
+        box = np.asarray(landmark_box(landmarks), dtype=np.float64)
+        if good and np.isfinite(track.det_side):
+            if np.isnan(track.det_ratio):  # how this face's landmark box compares with its detector's boxes
+                track.det_ratio = _side(box) / track.det_side
+            expect = track.det_ratio * track.det_side  # the size the last detection says the face has
+            good = self.size_band <= _side(box) / expect <= 1.0 / self.size_band
         self.mark(track, good)
         if good:
-            track.box = np.asarray(landmark_box(landmarks), dtype=np.float64)
+            track.box = box
 
     def mark(self, track: Track, good: bool) -> None:
         """Record one frame's landmark quality for a track."""

@@ -219,3 +219,33 @@ def _check_shrunk(create_detector, ShrunkDetector, seen):
     assert seen[-1] == (240, 320)
     with pytest.raises(FacetrackError, match="detect-width"):
         create_detector("probe_test", detect_width=8)
+
+
+class CollapsingPredictor(FakePredictor):
+    """From frame 3 on, each call's landmarks fill only 85% of the crop (about its centre): a crop that follows
+    its own landmarks shrinks frame after frame, as a model can do on a patch that is not quite a face."""
+
+    def predict(self, frame, boxes, refine=0):
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        if self.frame >= 3:
+            c, h = (boxes[:, :2] + boxes[:, 2:]) / 2, (boxes[:, 2:] - boxes[:, :2]) / 2 * 0.85
+            boxes = np.concatenate([c - h, c + h], 1)
+        return super().predict(frame, boxes, refine)
+
+
+def test_a_track_whose_landmarks_collapse_is_not_followed_down():
+    det, pred = FakeDetector(lambda i: [BOX_A]), CollapsingPredictor()
+    ft = FaceTracker(detector=det, predictor=pred, smoother="none", detect_every=5)
+    res = run_frames(ft, pred, 12)
+    sides = [max(f.box[2] - f.box[0], f.box[3] - f.box[1]) if f else None for r in res for f in r.faces or [None]]
+    shown = [s for s in sides if s is not None]
+    assert min(shown) >= 0.6 * shown[0]   # never reported below 60% of the size the detector gives the face
+    assert None in sides                  # the frames whose landmarks shrank past that report nothing
+    assert res[5].faces and res[10].faces  # the detection rounds restart the track from the detector's box
+    # without the check the crop follows the landmarks down (0.85 a frame)
+    det, pred = FakeDetector(lambda i: [BOX_A]), CollapsingPredictor()
+    ft = FaceTracker(detector=det, predictor=pred, smoother="none", detect_every=5)
+    ft.tracker.size_band = 1e-6
+    res = run_frames(ft, pred, 12)
+    sides = [max(f.box[2] - f.box[0], f.box[3] - f.box[1]) for r in res for f in r.faces]
+    assert len(sides) == 12 and min(sides) < 0.5 * sides[0]
