@@ -18,7 +18,7 @@ def _need_openvino():
 
 def test_default_model_runs_int8_on_openvino_and_agrees_with_fp32():
     """The bundled int8 file matches the bundled weights (auto picks it), and on a real photograph its landmarks
-    stay within 1 px (mean 0.3 px, 0.6% of the inter-ocular distance) of torch fp32; OpenVINO bf16 within 0.5 px."""
+    stay within 1 px (mean 0.15 px, 0.3% of the inter-ocular distance) of torch fp32; OpenVINO bf16 within 0.5 px."""
     _need_openvino()
     pytest.importorskip("skimage")
     from facetrack.samples import astronaut_bgr
@@ -35,6 +35,8 @@ def test_default_model_runs_int8_on_openvino_and_agrees_with_fp32():
     la, ca = ref.predict(img, box)
     lb, cb = q.predict(img, box)
     d = np.linalg.norm(la - lb, axis=-1)
+    # measured: 2026-12-01 model 0.15 px mean, 0.40 max (quantized from the folded graph; from the runtime file's
+    # unfolded one 0.48 / 1.55, the 2026-11-30 model 0.30 / under 1)
     assert d.mean() < 0.5 and d.max() < 1.0, (d.mean(), d.max())
     assert np.abs(ca - cb).max() < 0.15
     # batches go through the per-core streams: same answers as one face at a time
