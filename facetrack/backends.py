@@ -12,9 +12,10 @@ them is exported into ``$FACETRACK_HOME/onnx`` once, which needs torch. Nothing 
 unless the torch backend, CUDA or such an export is asked for.
 
 Precision: ``fp32``, ``fp16`` (torch, for CUDA), ``bf16`` (OpenVINO on CPUs with bf16, torch), ``int8``
-(OpenVINO). ``auto``: int8 when the backend is OpenVINO and a matching quantized file is there, else the backend's
-default (fp32; fp16 for torch on CUDA; OpenVINO's own choice). bf16 is faster still on CPUs with AMX but lost a
-video clip's convergence (docs/performance.md): asked for, not automatic.
+(OpenVINO). ``auto``: int8 when the backend is OpenVINO and a matching quantized file is there, else fp32 (fp16
+for torch on CUDA). bf16 is faster still on CPUs with AMX but lost a video clip's convergence
+(docs/performance.md): asked for, not automatic (OpenVINO's own default would take it on such CPUs, so fp32 is
+asked for by name).
 """
 from __future__ import annotations
 
@@ -336,9 +337,8 @@ class OpenVINORunner:
         self.cfg = cfg = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads or cpu_threads()}
         if precision == "int8":
             om = int8_model
-        else:
-            if precision:
-                cfg["INFERENCE_PRECISION_HINT"] = {"fp32": "f32", "bf16": "bf16"}[precision]
+        else:  # named even for auto (None): OpenVINO's own default is bf16 on CPUs with AMX
+            cfg["INFERENCE_PRECISION_HINT"] = {"fp32": "f32", "bf16": "bf16"}[precision or "fp32"]
             om = core.read_model(str(onnx_path))
         self.model = om
         # one face: a copy with the batch fixed at 1 (static shapes ran 12% faster than the dynamic-batch
@@ -348,9 +348,7 @@ class OpenVINORunner:
         self.compiled = core.compile_model(one, "CPU", cfg)
         self.req = self.compiled.create_infer_request()
         self._batch_reqs = None  # compiled on the first batch of two or more faces, not before
-        # None: OpenVINO's own choice (bf16 on CPUs that have it, else f32); report what it runs
-        self.precision = precision or {"bf16": "bf16", "f16": "fp16"}.get(
-            str(self.compiled.get_property("INFERENCE_PRECISION_HINT")), "fp32")
+        self.precision = precision or "fp32"
 
     @property
     def batch_reqs(self) -> list:

@@ -179,6 +179,25 @@ def test_torch_reduced_precisions_run_and_stay_close(precision, tol):
             LandmarkPredictor("default", device="cpu", backend=other, precision=precision)
 
 
+def test_a_model_without_an_int8_copy_runs_fp32_on_openvino_by_default(tmp_path):
+    """auto without a quantized copy is fp32 by name: OpenVINO's own default is bf16 on CPUs with AMX (where a
+    user's model once ran bf16 silently, reported as fp32, 1.4 px from fp32 on a video frame)."""
+    pytest.importorskip("openvino")
+    pytest.importorskip("skimage")
+    import shutil
+
+    from facetrack.assets import resolve_model_path
+    from facetrack.samples import astronaut_bgr
+    src = resolve_model_path("default")
+    for suffix in (".safetensors", ".onnx"):  # the weights and their runtime file, no int8 copy
+        shutil.copy(src.with_suffix(suffix), tmp_path / f"m{suffix}")
+    img, box = astronaut_bgr(), [[175.0, 95.0, 275.0, 195.0]]
+    auto = LandmarkPredictor(str(tmp_path / "m.safetensors"), device="cpu", backend="openvino")
+    fp32 = LandmarkPredictor(str(tmp_path / "m.safetensors"), device="cpu", backend="openvino", precision="fp32")
+    assert auto.precision == "fp32"
+    assert np.array_equal(auto.predict(img, box)[0], fp32.predict(img, box)[0])
+
+
 def test_fast_glue_matches_the_plain_numpy_steps_on_a_real_photo():
     """The runtime path's glue (OpenCV's blob maker for the input scaling, one batched matrix product back to
     the frame) gives the landmarks of the plain numpy steps, within 0.05 px, on a real photograph."""
