@@ -1,7 +1,8 @@
 """Detection-to-track association (Hungarian on IoU), track life cycle and IDs.
 
-A track is ``tentative`` until it has ``min_hits`` good frames, then ``confirmed``. A track is removed when
-its landmarks have not looked like a face for more than ``max_age`` frames, or when the detector has not seen
+A track is ``tentative`` until it has ``min_hits`` good frames, then ``confirmed``. A frame is good when its
+landmarks look like a face (their score) of about the size its last detection says (``size_band``). A track is
+removed when its landmarks have not been good for more than ``max_age`` frames, or when the detector has not seen
 it in more than ``max_det_misses`` detection rounds in a row (a detector can miss a face for a while - turned,
 small - while the landmarks still hold it). IDs count up from 1 and are never reused.
 
