@@ -4,6 +4,7 @@
     python benchmarks/video_truth.py score --truth out/vt/CLIP.truth.csv --pred CLIP.csv
     python benchmarks/video_truth.py run   --data csv:../shared/data/w300/test.csv --faces 12 --out out/vt \
         [--systems facetrack_kalman,facetrack_no_smoothing,dlib_hog_68]
+    python benchmarks/video_truth.py resmooth --out out/vt --smoother kalman --params move_meas=0.02,turn_meas=0.01
 
 Clips: each labelled still face is placed on a 640 x 360 canvas and moved smoothly (translation up to 5% of the
 frame, rotation up to 7 degrees, zoom up to 6%), with Gaussian sensor noise (sigma 3) and H.264 at CRF 28; one clip
@@ -16,7 +17,10 @@ half the face's size) is scored. ``cover``: frames with such a face; NME: mean e
 distance (36, 45); NMF: the RMS over points of the frame-to-frame change of the error, over that distance, x100
 (pipnet_model.metrics.nmf), over consecutive covered frames. ``run`` makes the clips, runs ``facetrack batch`` with
 the Kalman smoother and without smoothing, and dlib's HOG + 68-point predictor per frame, and prints one JSON
-object with every system's totals (overall and by face size).
+object with every system's totals (overall and by face size). ``resmooth`` applies a smoother (with noise
+settings from ``--params``) to the unsmoothed CSVs a ``run`` left in OUT/facetrack_no_smoothing and scores it: a
+smoother's setting compared in seconds, without the model. Exact for the pipeline without the led crop (the
+raw landmarks do not depend on the smoother then); with it, confirm the choice through ``run``.
 """
 from __future__ import annotations
 
@@ -104,11 +108,27 @@ def read_points(path: Path, n: int = 68) -> dict[int, list[np.ndarray]]:
     return out
 
 
-def score(pred_csv: Path, truth_csv: Path) -> dict:
-    """Cover, NME and NMF of one clip (see the module docstring). Per-frame values are kept for pooling."""
+def read_tracks(path: Path, n: int = 68) -> list[tuple[int, float, int, np.ndarray]]:
+    """(frame, time_s, track_id, points) per row of a facetrack CSV, in file order."""
+    with open(path, newline="") as f:
+        return [(int(r["frame"]), float(r["time_s"]), int(r["track_id"]),
+                 np.array([[float(r[f"x{k}"]), float(r[f"y{k}"])] for k in range(n)])) for r in csv.DictReader(f)]
+
+
+def resmooth(rows, make_smoother) -> dict[int, list[np.ndarray]]:
+    """frame -> smoothed faces: one smoother over a clip's unsmoothed rows, in order."""
+    sm, out = make_smoother(), {}
+    for frame, t, tid, p in rows:
+        out.setdefault(frame, []).append(np.asarray(sm(tid, p, t), dtype=np.float64))
+    return out
+
+
+def score(pred_csv: Path | dict, truth_csv: Path) -> dict:
+    """Cover, NME and NMF of one clip (see the module docstring); ``pred_csv`` may be a frame -> faces dict
+    already read. Per-frame values are kept for pooling."""
     scheme = SCHEMES["68"]
     truth = {k: v[0] for k, v in read_points(truth_csv).items()}
-    pred = read_points(pred_csv) if pred_csv.exists() else {}
+    pred = pred_csv if isinstance(pred_csv, dict) else read_points(pred_csv) if pred_csv.exists() else {}
     frames = sorted(truth)
     got: dict[int, np.ndarray] = {}
     for i in frames:
@@ -196,7 +216,7 @@ def still_nme(specs: list[str], faces: int, predictor) -> float:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("cmd", choices=["make", "score", "run"])
+    ap.add_argument("cmd", choices=["make", "score", "run", "resmooth"])
     ap.add_argument("--data", action="append", default=[])
     ap.add_argument("--faces", type=int, default=12, help="still faces per dataset (two clips each)")
     ap.add_argument("--out", default="out/video_truth")
@@ -208,7 +228,23 @@ def main() -> int:
                          "pip install 'facetrack[peers]'); diagnostics: truth_boxes (every frame cropped at the true "
                          "landmark box), still_label_boxes (the same faces as stills)")
     ap.add_argument("--extra", default="", help="extra arguments for facetrack track, e.g. '--detect-every 1'")
+    ap.add_argument("--smoother", default="kalman", choices=["kalman", "kalman-points"], help="resmooth: which smoother")
+    ap.add_argument("--params", default="", help="resmooth: its noise settings, e.g. move_meas=0.02,face_meas=0.024")
     a = ap.parse_args()
+    if a.cmd == "resmooth":
+        from facetrack.smoothing import KalmanSmoother, PointKalmanSmoother
+        kw = {k: float(v) for k, v in (x.split("=") for x in a.params.split(",") if x)}
+        cls = KalmanSmoother if a.smoother == "kalman" else PointKalmanSmoother
+        raw, per = Path(a.out) / "facetrack_no_smoothing", []
+        if not raw.is_dir():
+            raise SystemExit(f"no unsmoothed outputs in {raw}: run with --systems facetrack_no_smoothing first")
+        for t in sorted(Path(a.out).glob("*.mp4.truth.csv")):
+            stem = t.name.removesuffix(".mp4.truth.csv")
+            rows = read_tracks(raw / f"{stem}.csv") if (raw / f"{stem}.csv").is_file() else []
+            per.append({"clip": f"{stem}.mp4", **score(resmooth(rows, lambda: cls(**kw)), t)})
+        print(json.dumps({"smoother": a.smoother, "params": kw, **pool(per),
+                          "by_size": {px: pool([q for q in per if q["clip"].endswith(f"_{px}.mp4")]) for px in (220, 90)}}))
+        return 0
     if a.cmd == "score":
         s = score(Path(a.pred), Path(a.truth))
         print(json.dumps({k: v for k, v in s.items() if not k.startswith("_")}))
