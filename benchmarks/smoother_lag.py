@@ -20,9 +20,7 @@ from facetrack.smoothing import KalmanSmoother, PointKalmanSmoother  # noqa: E40
 from pipnet_model.meta import read_meta  # noqa: E402
 
 
-def run(smoother, speed: float, move_s: float = 0.3, fps: int = 30) -> tuple[float, float]:
-    face = np.asarray(read_meta(resolve_model_path("default")).mean_face, np.float64)
-    face = (face - face.min(0)) / np.ptp(face, 0) * 100 + 200
+def run(smoother, face: np.ndarray, speed: float, move_s: float = 0.3, fps: int = 30) -> tuple[float, float]:
     errs = []
     for i in range(int(2.5 * fps)):
         ts = i / fps
@@ -38,11 +36,13 @@ def main() -> None:
                ("motion and shape apart, first setting (0.006 / 0.003 / 0.012)",
                 lambda: KalmanSmoother(move_meas=0.006, turn_meas=0.003, face_meas=0.012)),
                ("motion and shape apart, default", KalmanSmoother)]
+    face = np.asarray(read_meta(resolve_model_path("default")).mean_face, np.float64)
+    face = (face - face.min(0)) / np.ptp(face, 0) * 100 + 200
     print("| smoother | speed px/s | max error px | back within 1 px, ms after the stop |")
     print("| --- | ---: | ---: | ---: |")
     for name, make in systems:
         for speed in (100, 300, 600):
-            m, s = run(make(), speed)
+            m, s = run(make(), face, speed)
             print(f"| {name} | {speed} | {m:.2f} | {s:.0f} |")
 
 

