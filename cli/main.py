@@ -346,12 +346,20 @@ def cmd_stc(a) -> int:
     if a.init:
         from facetrack.assets import resolve_model_path
         init = str(resolve_model_path(a.init))
+    unlabeled = a.unlabeled
+    if not (Path(unlabeled) / "manifest.jsonl").is_file():
+        # photos (a folder or an image-list CSV): their faces found by the detector, as a user's footage would be
+        from facetrack.harvest import harvest
+        unlabeled = str(Path(a.out) / "pool")
+        res = harvest([a.unlabeled], unlabeled, min_face=a.min_face, blur_drop=0.0, detector=a.detector,
+                      detector_model=a.detector_model, progress=True, detect_width=a.detect_width)
+        print(json.dumps({"pool": res}), file=sys.stderr, flush=True)
     tc = TrainConfig(backbone=a.backbone, input_size=a.input_size, batch_size=a.batch_size, lr=a.lr, seed=a.seed,
                      device=a.device, threads=a.threads, images=a.images, steps_per_epoch=a.steps_per_epoch,
-                     pretrained=not a.no_pretrained)
-    cfg = STCConfig(labeled=a.labeled, unlabeled=a.unlabeled, out=a.out, rounds=a.rounds,
-                    curriculum=tuple(a.curriculum.split(",")), reinit=a.reinit, epochs_per_round=a.epochs_per_round,
-                    translate_ensemble=a.translate_ensemble, val=a.val, init=init, train=tc)
+                     pretrained=not a.no_pretrained, epochs=a.epochs, milestones=a.milestones)
+    cfg = STCConfig(labeled=a.labeled, unlabeled=unlabeled, out=a.out, rounds=a.rounds,
+                    curriculum=tuple(a.curriculum.split(",")), reinit=not a.finetune, control=a.control,
+                    translate_ensemble=a.translate_ensemble, val=a.val, evals=a.eval or [], init=init, train=tc)
     res = stc(cfg, log=lambda s: print(s, file=sys.stderr, flush=True))
     print(json.dumps(res))
     return 0
@@ -556,8 +564,9 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--parquet", dest="parquet_out", action="store_true", help="Parquet per input (facetrack[parquet])")
     ba.set_defaults(fn=cmd_batch)
 
-    h = sub.add_parser("harvest", help="save unlabelled face crops from videos into a pool for self-training")
-    h.add_argument("inputs", nargs="+", help="videos, folders, globs or .txt lists")
+    h = sub.add_parser("harvest", help="save unlabelled face crops from videos and photos into a pool for self-training")
+    h.add_argument("inputs", nargs="+", help="videos, folders (their videos and photos), globs, .txt lists of videos, "
+                                             "photos, or image-list CSVs (an 'image' column)")
     h.add_argument("--out", required=True, help="pool folder (crops/ and manifest.jsonl); re-runs add to it")
     h.add_argument("--every", type=int, default=5, help="look at every N-th frame")
     h.add_argument("--max-per-video", type=int)
@@ -572,18 +581,25 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--quiet", action="store_true")
     h.set_defaults(fn=cmd_harvest)
 
-    st = sub.add_parser("stc", help="self-training with curriculum on a harvested pool")
+    st = sub.add_parser("stc", help="self-training with curriculum: labelled faces + an unlabelled pool")
     st.add_argument("--labeled", action="append", required=True, help="labelled dataset spec (repeatable)")
-    st.add_argument("--unlabeled", required=True, help="pool folder from 'facetrack harvest'")
+    st.add_argument("--unlabeled", required=True,
+                    help="a pool folder from 'facetrack harvest', or photos: a folder or an image-list CSV (its "
+                         "'image' column; labels ignored), harvested into OUT/pool with the detector first")
     st.add_argument("--out", default="runs/stc")
     st.add_argument("--rounds", type=int, default=5)
-    st.add_argument("--curriculum", default="cls3,cls2,std,std,std")
+    st.add_argument("--curriculum", default="cls3,cls2,std,std,std", help="one task per round (plain: std,std,std)")
     g = st.add_mutually_exclusive_group()
-    g.add_argument("--reinit", action="store_true", help="each round restarts from ImageNet (the reference code)")
-    g.add_argument("--finetune", action="store_true", help="each round fine-tunes the last (default)")
-    st.add_argument("--epochs-per-round", type=int, default=2)
+    g.add_argument("--reinit", action="store_true",
+                   help="each round a fresh ImageNet network, whole schedule (the reference; default)")
+    g.add_argument("--finetune", action="store_true", help="each round fine-tunes the last, whole schedule again")
+    st.add_argument("--control", action="store_true",
+                    help="supervised control: rounds on the labelled set alone, as many steps as real rounds")
+    st.add_argument("--epochs", type=int, default=60, help="every round's epochs (round 0 too)")
+    st.add_argument("--milestones", type=_csv_ints, default=(30, 50), help="every round's lr drops x0.1")
     st.add_argument("--translate-ensemble", action="store_true", help="average pseudo-labels over 8 shifted copies")
-    st.add_argument("--val", help="validation dataset spec (NME per round)")
+    st.add_argument("--val", help="validation dataset spec: picks each round's best epoch and the final round")
+    st.add_argument("--eval", action="append", help="test dataset spec scored after every round (repeatable)")
     st.add_argument("--init", help="start from this model ('default' or a file) instead of training round 0")
     st.add_argument("--backbone", default="efficientnet_lite0")
     st.add_argument("--input-size", type=int, default=256)
@@ -595,6 +611,8 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--images")
     st.add_argument("--steps-per-epoch", type=int)
     st.add_argument("--no-pretrained", action="store_true")
+    st.add_argument("--min-face", type=int, default=32, help="smallest face (pixels) taken from photos")
+    _add_detector_args(st)
     st.set_defaults(fn=cmd_stc)
 
     i = sub.add_parser("info", help="show a model file's metadata")

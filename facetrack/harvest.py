@@ -1,10 +1,12 @@
-"""Harvest unlabelled face crops from videos for self-training (STC).
+"""Harvest unlabelled face crops from videos and photos for self-training (STC).
 
 Each kept face is saved as a JPEG crop with a generous margin (2x the face box, so training crops and
 augmentation have room) and described by one JSON line in ``POOL/manifest.jsonl``: source, frame, time,
 box in source pixels, detector score, sharpness, the crop file and the face box inside the crop (in the
 landmark-box convention of the PIPNet crops). Tiny faces, near-duplicates of the previous kept crop at the
-same place, and each video's blurriest faces are skipped. Re-running adds new videos and never duplicates an entry.
+same place (videos), and each video's blurriest faces are skipped. Photos come as folders or image-list CSVs
+(the ``image`` column; any label columns are ignored): each photo is one frame, blur judged within its folder or
+list. Re-running adds new inputs and never duplicates an entry.
 
 Blur is judged against the video itself: a face is skipped when it is less sharp than the ``blur_drop`` quantile
 (default: the blurriest tenth) of the faces seen so far in the same video (after its first ``BLUR_WARMUP``). An
@@ -44,6 +46,42 @@ def _thumb(img: np.ndarray) -> np.ndarray:
     return cv2.resize(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
+def _image_list_csv(path: Path) -> list[Path]:
+    """The ``image`` column of a CSV (other columns, labels included, ignored), resolved as the dataset reader does:
+    beside the CSV, or in an ``images/`` folder there."""
+    import csv
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    if not rows or "image" not in [c.strip() for c in rows[0]]:
+        raise FacetrackError(f"{path}: an image list CSV needs an 'image' column")
+    col = [c.strip() for c in rows[0]].index("image")
+    base = path.parent / "images" if (path.parent / "images").is_dir() else path.parent
+    return [base / r[col] for r in rows[1:] if len(r) > col and r[col].strip()]
+
+
+def split_inputs(inputs: list[str]) -> tuple[list[str], list[tuple[str, list[Path]]]]:
+    """Videos (for ``expand_inputs``) and groups of still images: a folder's images are one group (its videos
+    go with the videos), an image-list CSV one group, loose image files one group together."""
+    from .video import IMAGE_EXTS
+    videos, groups, loose = [], [], []
+    for item in inputs:
+        p = Path(item)
+        if p.suffix.lower() == ".csv" and p.is_file():
+            groups.append((str(p), _image_list_csv(p)))
+        elif p.is_file() and p.suffix.lower() in IMAGE_EXTS:
+            loose.append(p)
+        elif p.is_dir():
+            imgs = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTS)
+            if imgs:
+                groups.append((str(p), imgs))
+            videos.append(item)
+        else:
+            videos.append(item)
+    if loose:
+        groups.append(("images", loose))
+    return videos, groups
+
+
 def harvest(videos: list[str], pool: str | Path, every: int = 5, max_per_video: int | None = None,
             min_face: int = 48, min_sharpness: float = 0.0, min_score: float = 0.7, dup_diff: float = 4.0,
             end_frame: int | None = None, detector: str = DEFAULT_DETECTOR, detector_model: str | None = None,
@@ -63,80 +101,108 @@ def harvest(videos: list[str], pool: str | Path, every: int = 5, max_per_video: 
                 continue
     if not 0 <= blur_drop < 1:
         raise FacetrackError(f"blur_drop must be in [0, 1), got {blur_drop}")
-    stats = {"videos": 0, "frames_seen": 0, "frames_without_face": 0, "kept": 0, "skipped_small": 0,
-             "skipped_blur": 0, "skipped_dup": 0, "already": 0}
-    items = expand_inputs(videos)
-    if not items:
-        raise FacetrackError("no video found in the inputs")
+    stats = {"videos": 0, "image_groups": 0, "images": 0, "images_unreadable": 0, "frames_seen": 0,
+             "frames_without_face": 0, "kept": 0, "skipped_small": 0, "skipped_blur": 0, "skipped_dup": 0,
+             "already": 0}
+    video_inputs, groups = split_inputs(videos)
+    items = expand_inputs(video_inputs) if video_inputs else []
+    if not items and not groups:
+        raise FacetrackError("no video or image found in the inputs")
     det = create_detector(detector, model_path=detector_model, min_score=min_score, detect_width=detect_width)
+
+    def take(image: np.ndarray, srcp: str, stem: str, index: int, time_s: float | None, st: dict, mf,
+             dedup: bool) -> None:
+        """Judge and save the faces of one frame or photo; ``st`` is its video's (or image group's) state."""
+        dets = det.detect(image, time_s)
+        stats["frames_seen"] += 1
+        if not any(d.score >= min_score for d in dets):
+            stats["frames_without_face"] += 1
+        for k, (d, box) in enumerate(zip(dets, det.box_adapter.boxes(dets))):
+            if max_per_video and st["kept"] >= max_per_video:
+                return
+            if d.score < min_score:
+                continue
+            if min(box[2] - box[0], box[3] - box[1]) < min_face:
+                stats["skipped_small"] += 1
+                continue
+            cx, cy, side = square_from_box(box, MARGIN)
+            m = crop_matrix(cx, cy, side, CROP_SIZE)
+            crop = cv2.warpAffine(image, m, (CROP_SIZE, CROP_SIZE), borderMode=cv2.BORDER_CONSTANT)
+            inner = CROP_SIZE / MARGIN
+            c0 = (CROP_SIZE - inner) / 2
+            face = crop[int(c0):int(c0 + inner), int(c0):int(c0 + inner)]
+            sh = sharpness(face)
+            st["sharp"].append(sh)
+            if sh < min_sharpness or (blur_drop and len(st["sharp"]) > BLUR_WARMUP
+                                      and sh < np.quantile(st["sharp"], blur_drop)):
+                stats["skipped_blur"] += 1
+                continue
+            th = _thumb(face)
+            last = st["last"]
+            if (srcp, index, k) in seen:  # kept by an earlier run: it still counts for duplicates
+                stats["already"] += 1
+                st["last"] = [(b, t) for b, t in last if iou_matrix(b, box)[0, 0] <= 0.5] + [(box, th)]
+                st["kept"] += 1
+                continue
+            if dedup and any(iou_matrix(b, box)[0, 0] > 0.5 and np.abs(t - th).mean() < dup_diff for b, t in last):
+                stats["skipped_dup"] += 1
+                continue
+            st["last"] = [(b, t) for b, t in last if iou_matrix(b, box)[0, 0] <= 0.5] + [(box, th)]
+            name = f"crops/{stem}_{index:07d}_{k}.jpg"
+            cv2.imwrite(str(pool / name), crop, [cv2.IMWRITE_JPEG_QUALITY, 95])
+            fb = [(box[0] - cx) * CROP_SIZE / side + (CROP_SIZE - 1) / 2,
+                  (box[1] - cy) * CROP_SIZE / side + (CROP_SIZE - 1) / 2,
+                  (box[2] - cx) * CROP_SIZE / side + (CROP_SIZE - 1) / 2,
+                  (box[3] - cy) * CROP_SIZE / side + (CROP_SIZE - 1) / 2]
+            mf.write(json.dumps({"source": srcp, "frame": index, "time_s": None if time_s is None else round(time_s, 4),
+                                 "face": k, "box": [round(float(v), 2) for v in box],
+                                 "det_score": round(d.score, 4), "sharpness": round(sh, 1),
+                                 "file": name, "crop_box": [round(v, 2) for v in fb]}) + "\n")
+            mf.flush()
+            seen.add((srcp, index, k))
+            st["kept"] += 1
+            stats["kept"] += 1
+
+    def fresh() -> dict:
+        return {"kept": 0, "sharp": [], "last": []}  # sharpness so far (its own blur scale), previous kept crops
+
     with open(manifest, "a") as mf, contextlib.closing(det):
         for src, _ in items:
             srcp = str(Path(src).resolve()) if Path(src).exists() else src
             stem = hashlib.sha1(srcp.encode()).hexdigest()[:10]
-            kept_here = 0
-            sharp_seen: list[float] = []  # this video's faces so far: its own blur scale
-            last: list[tuple[np.ndarray, np.ndarray]] = []  # (box, thumbnail) of the previous kept crops
+            st = fresh()
             prog = Progress(end_frame, f"harvest {Path(src).name}", "frames") if progress else None
             with VideoSource(src) as vs:
                 for vf in vs:
                     if end_frame is not None and vf.index >= end_frame:
                         break
                     if prog:
-                        prog.update(1, kept=kept_here)
+                        prog.update(1, kept=st["kept"])
                     if vf.index % every:
                         continue
-                    stats["frames_seen"] += 1
-                    dets = det.detect(vf.image, vf.time_s)
-                    if not any(d.score >= min_score for d in dets):
-                        stats["frames_without_face"] += 1
-                    for k, (d, box) in enumerate(zip(dets, det.box_adapter.boxes(dets))):
-                        if d.score < min_score:
-                            continue
-                        if min(box[2] - box[0], box[3] - box[1]) < min_face:
-                            stats["skipped_small"] += 1
-                            continue
-                        cx, cy, side = square_from_box(box, MARGIN)
-                        m = crop_matrix(cx, cy, side, CROP_SIZE)
-                        crop = cv2.warpAffine(vf.image, m, (CROP_SIZE, CROP_SIZE), borderMode=cv2.BORDER_CONSTANT)
-                        inner = CROP_SIZE / MARGIN
-                        c0 = (CROP_SIZE - inner) / 2
-                        face = crop[int(c0):int(c0 + inner), int(c0):int(c0 + inner)]
-                        sh = sharpness(face)
-                        sharp_seen.append(sh)
-                        if sh < min_sharpness or (blur_drop and len(sharp_seen) > BLUR_WARMUP
-                                                  and sh < np.quantile(sharp_seen, blur_drop)):
-                            stats["skipped_blur"] += 1
-                            continue
-                        th = _thumb(face)
-                        if (srcp, vf.index, k) in seen:  # kept by an earlier run: it still counts for duplicates
-                            stats["already"] += 1
-                            last = [(b, t) for b, t in last if iou_matrix(b, box)[0, 0] <= 0.5] + [(box, th)]
-                            kept_here += 1
-                            continue
-                        if any(iou_matrix(b, box)[0, 0] > 0.5 and np.abs(t - th).mean() < dup_diff for b, t in last):
-                            stats["skipped_dup"] += 1
-                            continue
-                        last = [(b, t) for b, t in last if iou_matrix(b, box)[0, 0] <= 0.5] + [(box, th)]
-                        name = f"crops/{stem}_{vf.index:07d}_{k}.jpg"
-                        cv2.imwrite(str(pool / name), crop, [cv2.IMWRITE_JPEG_QUALITY, 95])
-                        fb = [(box[0] - cx) * CROP_SIZE / side + (CROP_SIZE - 1) / 2,
-                              (box[1] - cy) * CROP_SIZE / side + (CROP_SIZE - 1) / 2,
-                              (box[2] - cx) * CROP_SIZE / side + (CROP_SIZE - 1) / 2,
-                              (box[3] - cy) * CROP_SIZE / side + (CROP_SIZE - 1) / 2]
-                        mf.write(json.dumps({"source": srcp, "frame": vf.index, "time_s": round(vf.time_s, 4),
-                                             "face": k, "box": [round(float(v), 2) for v in box],
-                                             "det_score": round(d.score, 4), "sharpness": round(sh, 1),
-                                             "file": name, "crop_box": [round(v, 2) for v in fb]}) + "\n")
-                        mf.flush()
-                        seen.add((srcp, vf.index, k))
-                        kept_here += 1
-                        stats["kept"] += 1
-                        if max_per_video and kept_here >= max_per_video:
-                            break
-                    if max_per_video and kept_here >= max_per_video:
+                    take(vf.image, srcp, stem, vf.index, vf.time_s, st, mf, dedup=True)
+                    if max_per_video and st["kept"] >= max_per_video:
                         break
             if prog:
-                prog.close(kept=kept_here)
+                prog.close(kept=st["kept"])
             stats["videos"] += 1
+        for name, paths in groups:  # photos: each its own frame 0; blur judged within the group; no duplicates
+            st = fresh()
+            prog = Progress(len(paths), f"harvest {Path(name).name}", "images") if progress else None
+            for p in paths:
+                if prog:
+                    prog.update(1, kept=st["kept"])
+                img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+                if img is None:
+                    stats["images_unreadable"] += 1
+                    continue
+                stats["images"] += 1
+                srcp = str(p.resolve())
+                take(img, srcp, hashlib.sha1(srcp.encode()).hexdigest()[:10], 0, None, st, mf, dedup=False)
+                if max_per_video and st["kept"] >= max_per_video:
+                    break
+            if prog:
+                prog.close(kept=st["kept"])
+            stats["image_groups"] += 1
     total = sum(1 for _ in open(manifest))
     return {"pool": str(pool), "entries": total, **stats}

@@ -30,11 +30,16 @@ def pipnet_loss(outputs: tuple[torch.Tensor, ...], t: Targets, cls_weight: float
     return total, parts
 
 
-def coarse_score_loss(score: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-    """MSE of a coarse score map (B, N, h, w) against the one-hot owning cell at that resolution (STC cls2/cls3)."""
-    b, n, h, w = score.shape
+def coarse_target(points: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """One-hot (B, N, h, w) at each point's owning cell of an h x w map (points (B, N, 2) in [0, 1])."""
+    b, n = points.shape[:2]
     col = torch.floor(points[..., 0] * w).long().clamp(0, w - 1)
     row = torch.floor(points[..., 1] * h).long().clamp(0, h - 1)
-    tgt = torch.zeros(b, n, h * w, device=score.device)
+    tgt = torch.zeros(b, n, h * w, device=points.device)
     tgt.scatter_(2, (row * w + col).unsqueeze(-1), 1.0)
-    return F.mse_loss(score.float(), tgt.view(b, n, h, w))
+    return tgt.view(b, n, h, w)
+
+
+def coarse_score_loss(score: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """MSE of a coarse score map (B, N, h, w) against the one-hot owning cell at that resolution (STC cls2/cls3)."""
+    return F.mse_loss(score.float(), coarse_target(points, score.shape[2], score.shape[3]))

@@ -57,11 +57,12 @@ class PIPNet(nn.Module):
         return self.heads_forward(self.features(x))
 
     def forward_with_coarse(self, x: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor, torch.Tensor]:
-        """Full outputs plus the STC coarse scores: the score head on 4x4- (cls2) and 2x2- (cls3)
-        max-pooled features (for a 256 input: 8x8 map -> 4x4 and 2x2)."""
+        """Full outputs plus the STC coarse scores: the score head on max-pooled features, 2x (cls2) and 4x
+        (cls3) coarser than the map, as the reference's two 2x2 poolings (256 input: 8x8 -> 4x4 and 2x2; 192
+        input: 6x6 -> 3x3 and 2x2)."""
         f = self.features(x)
         full = self.heads_forward(f)
         m = f.shape[-1]
-        cls2 = self.cls_layer(F.max_pool2d(f, max(m // 4, 1)))
-        cls3 = self.cls_layer(F.max_pool2d(f, max(m // 2, 1)))
+        cls2 = self.cls_layer(F.adaptive_max_pool2d(f, max(m // 2, 1)))
+        cls3 = self.cls_layer(F.adaptive_max_pool2d(f, max(round(m / 4), 1)))
         return full, cls2, cls3

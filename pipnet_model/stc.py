@@ -1,15 +1,26 @@
-"""Self-training with curriculum (STC), after the PIPNet paper.
+"""Self-training with curriculum (STC), after the PIPNet paper and its reference code.
 
 Round 0 trains on the labelled data (or starts from a given model). Each later round pseudo-labels every
-pool image with the current model (NRM-merged; optionally averaged over 8 translated copies, 20 and 30 px in
-four directions), then trains on labelled + pseudo-labelled data with that round's task: ``cls3`` supervises
-only the 2x2 score map of pseudo-labelled images, ``cls2`` only the 4x4 map, ``std`` the full target;
-labelled images always train the full task. Rounds fine-tune from the previous round (default) or restart
-from ImageNet (``reinit``). Each round's folder holds its pseudo-labels, checkpoints and metrics; a finished
-round is skipped when the run is started again (resume).
+pool image with the model the previous round selected (NRM-merged; optionally averaged over 8 translated copies,
+20 and 30 px in four directions at 256 px input), then trains on labelled + pseudo-labelled data with that
+round's task: ``cls3`` supervises only the 4x-coarser score map of pseudo-labelled images, ``cls2`` only the
+2x-coarser map, ``std`` the full target; labelled images always train the full task. Default curriculum:
+cls3, cls2, std, std, std (plain self-training: std x3).
+
+As the reference does, every round starts from a fresh ImageNet-initialised network with a new optimiser and
+runs the whole schedule (``train.epochs`` with its lr decays); ``reinit=False`` fine-tunes the previous round's
+model with the same schedule instead (an ablation). ``control=True`` is the supervised control: each round trains
+on the labelled set alone, drawn as often per epoch as the labelled + pool set of a real round (same steps, same
+schedule, same start), so a difference is the pseudo-labels', not the extra steps'. With re-initialised rounds
+every control round is the same run, so only round 1 is trained.
+
+A validation set (``val``; labels used only to choose) picks each round's best epoch and the final round;
+``evals`` are scored after every round for the report and never used to choose. Each round's folder holds its
+pseudo-labels, checkpoints and metrics; a finished round is skipped when the run is started again (resume).
 
 The pool is a folder with ``manifest.jsonl`` (one JSON object per crop: ``file`` relative to the pool,
-``crop_box`` = the face box in the crop's pixels), as written by ``facetrack harvest``.
+``crop_box`` = the face box in the crop's pixels), as written by ``facetrack harvest`` (from videos, image
+folders or image-list CSVs).
 """
 from __future__ import annotations
 
@@ -39,12 +50,13 @@ class STCConfig:
     out: str = "runs/stc"
     rounds: int = 5
     curriculum: tuple[str, ...] = ("cls3", "cls2", "std", "std", "std")
-    reinit: bool = False
-    epochs_per_round: int = 2
+    reinit: bool = True              # every round from ImageNet (the reference); False: fine-tune the last round
     translate_ensemble: bool = False
     val: str | None = None
+    evals: list[str] = field(default_factory=list)
+    control: bool = False
     init: str | None = None          # start from this model instead of training round 0
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)  # its epochs/milestones are every round's schedule
 
     def __post_init__(self) -> None:
         bad = [t for t in self.curriculum if t not in TASKS]
@@ -117,16 +129,25 @@ def stc(cfg: STCConfig, log=print) -> dict:
         ds = load_dataset(spec, cfg.train.images)
         labeled = ds if labeled is None else labeled + ds
     val = load_dataset(cfg.val, cfg.train.images) if cfg.val else None
+    evals = {spec: load_dataset(spec, cfg.train.images) for spec in cfg.evals}
     pool = read_pool(cfg.unlabeled)
     metrics_file = out / "metrics.json"
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {"rounds": []}
+    metrics.update(setting={"labeled": cfg.labeled, "pool": str(cfg.unlabeled), "pool_size": len(pool),
+                            "labeled_size": len(labeled), "reinit": cfg.reinit, "control": cfg.control,
+                            "translate_ensemble": cfg.translate_ensemble, "curriculum": list(cfg.curriculum),
+                            "epochs": cfg.train.epochs, "milestones": list(cfg.train.milestones),
+                            "lr": cfg.train.lr, "batch_size": cfg.train.batch_size,
+                            "input_size": cfg.train.input_size, "backbone": cfg.train.backbone})
     done = {r["round"] for r in metrics["rounds"]}
 
     def record(r: int, task: str, model_path: Path, seconds: float, extra: dict) -> None:
         row = {"round": r, "task": task, "model": str(model_path), "seconds": round(seconds, 1), **extra}
+        model = load_model(model_path)
         if val is not None:
-            nmes, _ = evaluate(load_model(model_path), val, device=cfg.train.device)
-            row["val"] = summary(nmes)
+            row["val"] = summary(evaluate(model, val, device=cfg.train.device)[0])
+        for spec, ds in evals.items():
+            row.setdefault("eval", {})[spec] = summary(evaluate(model, ds, device=cfg.train.device)[0])
         metrics["rounds"] = [x for x in metrics["rounds"] if x["round"] != r] + [row]
         metrics["rounds"].sort(key=lambda x: x["round"])
         tmp = metrics_file.with_suffix(".json.part")
@@ -134,7 +155,7 @@ def stc(cfg: STCConfig, log=print) -> dict:
         tmp.replace(metrics_file)
         log(json.dumps(row))
 
-    # round 0
+    # round 0: supervised on the labelled set (the teacher of round 1)
     r0 = out / "round0"
     if 0 in done and (r0 / "best.safetensors").is_file():
         current = r0 / "best.safetensors"
@@ -143,30 +164,48 @@ def stc(cfg: STCConfig, log=print) -> dict:
         record(0, "init", current, 0.0, {})
     else:
         t = time.time()
-        res = train(replace(cfg.train, out=str(r0), data=list(cfg.labeled), val=cfg.val), resume=(r0 / "train_state.safetensors").is_file(),
-                    train_set=labeled, val_set=val, log=log)
+        res = train(replace(cfg.train, out=str(r0), data=list(cfg.labeled), val=cfg.val, init=None),
+                    resume=(r0 / "train_state.safetensors").is_file(), train_set=labeled, val_set=val, log=log)
         current = Path(res["best"])
         record(0, "std", current, time.time() - t, {"labeled": len(labeled)})
     for r in range(1, cfg.rounds + 1):
-        task = cfg.curriculum[r - 1]
+        task = "control" if cfg.control else cfg.curriculum[r - 1]
         rd = out / f"round{r}"
         if r in done and (rd / "best.safetensors").is_file():
             current = rd / "best.safetensors"
             continue
+        if cfg.control and cfg.reinit and r > 1:
+            log(f"control round {r}: the same run as round 1 (re-initialised rounds do not depend on the last one)")
+            break
         t = time.time()
-        model = load_model(current)
+        init = None if cfg.reinit else str(current)
+        if cfg.control:
+            # the labelled set alone, drawn as often per epoch as labelled + pool in a real round
+            weight = (len(labeled) + len(pool)) / len(labeled)
+            tcfg = replace(cfg.train, out=str(rd), init=init, val=cfg.val,
+                           data=[f"{spec}@{weight:.4f}" for spec in cfg.labeled])
+            res = train(tcfg, resume=(rd / "train_state.safetensors").is_file(), train_set=labeled, val_set=val,
+                        log=log, parts=[(len(labeled), weight)])
+            current = Path(res["best"])
+            record(r, task, current, time.time() - t, {"labeled": len(labeled), "weight": round(weight, 4)})
+            continue
         labels = rd / "pseudo" / "labels.csv"
         if not labels.is_file():
-            pts = pseudo_label(model, pool, cfg.translate_ensemble, cfg.train.device)
+            pts = pseudo_label(load_model(current), pool, cfg.translate_ensemble, cfg.train.device)
             write_pseudo_set(rd / "pseudo", pool, pts)
         pseudo = load_dataset(f"pseudo:{rd / 'pseudo'}")
         pseudo = LandmarkSet([Record(rec.image, rec.points, {"task": task}) for rec in pseudo.records],
                              labeled.scheme, pseudo.source)
-        tcfg = replace(cfg.train, out=str(rd), epochs=cfg.epochs_per_round, milestones=(),
-                       init=None if cfg.reinit else str(current), data=list(cfg.labeled) + [f"pseudo:{rd / 'pseudo'}"],
-                       val=cfg.val)
+        tcfg = replace(cfg.train, out=str(rd), init=init, val=cfg.val,
+                       data=list(cfg.labeled) + [f"pseudo:{rd / 'pseudo'}"])
         res = train(tcfg, resume=(rd / "train_state.safetensors").is_file(), train_set=labeled + pseudo,
                     val_set=val, log=log)
         current = Path(res["best"])
         record(r, task, current, time.time() - t, {"pseudo": len(pseudo), "labeled": len(labeled)})
-    return {"out": str(out), "final": str(current), "metrics": str(metrics_file), "rounds": metrics["rounds"]}
+    final = current
+    if val is not None:  # the round the validation set prefers (its labels choose, never train)
+        scored = [x for x in metrics["rounds"] if "val" in x]
+        if scored:
+            final = Path(min(scored, key=lambda x: x["val"]["nme"])["model"])
+    return {"out": str(out), "final": str(final), "last": str(current), "metrics": str(metrics_file),
+            "rounds": metrics["rounds"]}

@@ -21,7 +21,7 @@ from .codec import encode, mean_face
 from .datasets import LandmarkSet, Record, load_dataset, read_image, split_weight
 from .errors import PIPNetError
 from .inference import evaluate, resolve_device, to_input
-from .losses import coarse_score_loss, pipnet_loss
+from .losses import coarse_target, pipnet_loss
 from .metrics import summary
 from .progress import Progress
 
@@ -219,7 +219,13 @@ def load_train_state(path: Path, model: PIPNetModel, opt: torch.optim.Optimizer)
 
 def step_loss(model: PIPNetModel, x: torch.Tensor, pts: torch.Tensor, tasks: torch.Tensor,
               cfg: TrainConfig, nb: torch.Tensor) -> tuple[torch.Tensor, dict]:
-    """Loss of one batch. 'std' samples train every head; 'cls2'/'cls3' samples only the coarse score map."""
+    """Loss of one batch. 'std' samples train every head; 'cls2'/'cls3' samples only their coarse score map.
+
+    Mixed batches are normalised as the reference STC code does: one squared error summed over every supervised
+    score cell (the full map of 'std' samples, the coarse map of the others) and divided by the number of those
+    cells, so a coarse cell weighs what a full-map cell weighs; the offset and neighbour losses are the mean over
+    the 'std' samples' entries, unscaled by their share of the batch. A batch of 'std' samples only is exactly
+    ``pipnet_loss``."""
     net = model.net
     m = net.map_size
     std = tasks == 0
@@ -227,20 +233,28 @@ def step_loss(model: PIPNetModel, x: torch.Tensor, pts: torch.Tensor, tasks: tor
         out = net(x)
         return pipnet_loss(out, encode(pts, (m, m), nb), cfg.cls_weight, cfg.reg_weight, cfg.nb_weight)
     full, cls2, cls3 = net.forward_with_coarse(x)
-    b = len(tasks)
-    total = torch.zeros((), device=x.device)
+    sq = torch.zeros((), device=x.device)
+    cells = 0
+    reg = torch.zeros((), device=x.device)
     parts: dict[str, float] = {}
     if std.any():
-        l, parts = pipnet_loss(tuple(o[std] for o in full), encode(pts[std], (m, m), nb),
-                               cfg.cls_weight, cfg.reg_weight, cfg.nb_weight)
-        total = total + l * (int(std.sum()) / b)
+        t = encode(pts[std], (m, m), nb)
+        score = full[0][std].float()
+        sq = sq + ((score - t.score_map().float()) ** 2).sum()
+        cells += score.numel()
+        reg, parts = pipnet_loss(tuple(o[std] for o in full), t, 0.0, cfg.reg_weight, cfg.nb_weight)
     for code, maps, name in ((2, cls2, "cls2"), (3, cls3, "cls3")):
         sel = tasks == code
         if sel.any():
-            l = cfg.cls_weight * coarse_score_loss(maps[sel], pts[sel])
-            parts[name] = float(l.detach())
-            total = total + l * (int(sel.sum()) / b)
-    return total, parts
+            score = maps[sel].float()
+            err = ((score - coarse_target(pts[sel], score.shape[2], score.shape[3])) ** 2).sum()
+            parts[name] = float(err.detach()) / score.numel()
+            sq = sq + err
+            cells += score.numel()
+    l_cls = sq / max(cells, 1)
+    if std.any():
+        parts["cls"] = float(l_cls.detach())
+    return cfg.cls_weight * l_cls + reg, parts
 
 
 def plot_curves(metrics_file: Path, png: Path) -> None:
@@ -271,15 +285,18 @@ def plot_curves(metrics_file: Path, png: Path) -> None:
 
 
 def train(cfg: TrainConfig, resume: bool = False, train_set: LandmarkSet | None = None,
-          val_set: LandmarkSet | None = None, model: PIPNetModel | None = None, log=print) -> dict:
-    """Train and return a summary (best/last paths, best validation NME, epochs, seconds)."""
+          val_set: LandmarkSet | None = None, model: PIPNetModel | None = None, log=print,
+          parts: list[tuple[int, float]] | None = None) -> dict:
+    """Train and return a summary (best/last paths, best validation NME, epochs, seconds).
+
+    ``parts`` (size, weight) of a given ``train_set``'s concatenated sources sets how often each is drawn per
+    epoch (see ``epoch_order``); the ``@W`` suffixes of ``cfg.data`` do it when the set is loaded here."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    parts = None
     if train_set is None:
         if not cfg.data:
             raise PIPNetError("no training data given")

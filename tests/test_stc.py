@@ -113,7 +113,7 @@ def test_tiny_stc_run_writes_pseudo_labels_and_resumes(tmp_path):
             box = [float(p[:, 0].min()), float(p[:, 1].min()), float(p[:, 0].max()), float(p[:, 1].max())]
             f.write(json.dumps({"file": f"crops/{i}.jpg", "crop_box": box}) + "\n")
     base = [sys.executable, "-m", "facetrack", "stc", "--labeled", f"csv:{data}", "--unlabeled", str(pool),
-            "--out", str(tmp_path / "stc"), "--curriculum", "cls3,std", "--epochs-per-round", "1",
+            "--out", str(tmp_path / "stc"), "--curriculum", "cls3,std", "--epochs", "2", "--milestones", "1",
             "--backbone", "mobilenet_v2", "--input-size", "64", "--batch-size", "4", "--no-pretrained",
             "--threads", "1", "--val", f"csv:{data}"]
     r = subprocess.run(base + ["--rounds", "1"], capture_output=True, text=True, cwd=ROOT)
@@ -128,3 +128,72 @@ def test_tiny_stc_run_writes_pseudo_labels_and_resumes(tmp_path):
     assert (tmp_path / "stc" / "round1" / "best.safetensors").stat().st_mtime == first  # round 1 was not redone
     labels = (tmp_path / "stc" / "round2" / "pseudo" / "labels.csv").read_text().splitlines()
     assert len(labels) == 7 and labels[0].startswith("image,x0,y0")
+    # the supervised control: the labelled set alone, drawn (8 + 6) / 8 times an epoch; one run stands for every
+    # re-initialised round
+    ctl = [a if a != str(tmp_path / "stc") else str(tmp_path / "ctl") for a in base]
+    r = subprocess.run(ctl + ["--rounds", "2", "--control"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-1500:]
+    m = json.loads((tmp_path / "ctl" / "metrics.json").read_text())
+    assert [(x["round"], x["task"]) for x in m["rounds"]] == [(0, "std"), (1, "control")]
+    assert m["rounds"][1]["weight"] == 1.75 and not (tmp_path / "ctl" / "round1" / "pseudo").exists()
+    rows = [json.loads(ln) for ln in (tmp_path / "ctl" / "round1" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["lr"] for r in rows] == [1e-4, 1e-5]  # the whole schedule, decay included
+
+
+def test_mixed_batch_loss_is_the_reference_normalisation():
+    """One squared error over every supervised score cell divided by their count (a coarse cell weighs what a
+    full-map cell weighs), offsets and neighbours over the 'std' samples only, unscaled by their share."""
+    from pipnet_model.codec import encode
+    from pipnet_model.losses import coarse_target, pipnet_loss
+    from pipnet_model.train import TASKS
+    torch.manual_seed(1)
+    mf = torch.tensor(template_68() * 0.8 + 0.1, dtype=torch.float32)
+    model = PIPNetModel.create("mobilenet_v2", SCHEMES["68"], mf, 10, 192)
+    model.net.eval()  # no batch-norm statistics moving between the two forward passes
+    x = torch.randn(3, 3, 192, 192)
+    pts = torch.rand(3, 68, 2)
+    tasks = torch.tensor([TASKS["std"], TASKS["cls3"], TASKS["cls2"]])
+    cfg = TrainConfig()
+    nb = model.meta.nb_tensor()
+    loss, _ = step_loss(model, x, pts, tasks, cfg, nb)
+    with torch.no_grad():
+        full, cls2, cls3 = model.net.forward_with_coarse(x)
+        assert full[0].shape[-1] == 6 and cls2.shape[-1] == 3 and cls3.shape[-1] == 2  # 192 px: 6x6, 3x3, 2x2
+        t = encode(pts[:1], (6, 6), nb)
+        sq = ((full[0][:1] - t.score_map()) ** 2).sum()
+        sq += ((cls3[1:2] - coarse_target(pts[1:2], 2, 2)) ** 2).sum()
+        sq += ((cls2[2:3] - coarse_target(pts[2:3], 3, 3)) ** 2).sum()
+        cells = 68 * (36 + 4 + 9)
+        reg, _ = pipnet_loss(tuple(o[:1] for o in full), t, 0.0, cfg.reg_weight, cfg.nb_weight)
+        want = cfg.cls_weight * sq / cells + reg
+    assert abs(float(loss.detach()) - float(want)) < 1e-4 * float(want)
+    # the old share-of-batch weighting would differ: regression scaled by 1/3
+    assert abs(float(loss.detach()) - float(cfg.cls_weight * sq / cells + reg / 3)) > 1e-3
+
+
+def test_harvest_takes_photos_from_an_image_list_csv(tmp_path, detector_model, monkeypatch):
+    """ytf68 frames listed in a CSV (labels ignored): each photo's face found by the detector, the crop box around
+    the labelled face."""
+    from facetrack.harvest import harvest
+    from pipnet_model.datasets import read_csv
+    monkeypatch.setenv("FACETRACK_DETECTOR_MODEL", str(detector_model))
+    src = ROOT.parent / "shared" / "data" / "ytf68" / "test.csv"
+    if not src.is_file():
+        pytest.skip("../shared/data/ytf68 not present")
+    lines = src.read_text().splitlines()
+    lst = tmp_path / "list.csv"
+    images = src.parent / "images"
+    lst.write_text("\n".join([lines[0]] + [",".join([str(images / ln.split(",")[0])] + ln.split(",")[1:])
+                                            for ln in lines[1:13]]) + "\n")
+    res = harvest([str(lst)], tmp_path / "pool", min_face=32, blur_drop=0.0, progress=False)
+    assert res["images"] == 12 and res["image_groups"] == 1 and res["videos"] == 0
+    assert res["kept"] >= 9, res
+    truth = {str(r.image.resolve()): r.points for r in read_csv(lst).records}
+    for line in (tmp_path / "pool" / "manifest.jsonl").read_text().splitlines():
+        d = json.loads(line)
+        pts = truth[d["source"]]
+        x0, y0, x1, y1 = d["box"]
+        cx, cy = pts[:, 0].mean(), pts[:, 1].mean()
+        assert x0 < cx < x1 and y0 < cy < y1
+    again = harvest([str(lst)], tmp_path / "pool", min_face=32, blur_drop=0.0, progress=False)
+    assert again["kept"] == 0 and again["entries"] == res["entries"]
