@@ -312,7 +312,7 @@ class OnnxRuntimeRunner:
         return tuple(self.sess.run(None, {"image": np.ascontiguousarray(x, dtype=np.float32)}))
 
 
-def _use_compile_cache(core) -> None:
+def use_compile_cache(core) -> None:
     """OpenVINO keeps compiled models in the facetrack cache folder (``ov_cache``): a second run loads them
     instead of compiling again. Optional: a read-only or missing home only costs the compilation."""
     from .assets import cache_dir
@@ -333,7 +333,7 @@ class OpenVINORunner:
         network is read from ``onnx_path``."""
         import openvino as ov
         self.core = core = ov.Core()
-        _use_compile_cache(core)
+        use_compile_cache(core)
         self.cfg = cfg = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads or cpu_threads()}
         if precision == "int8":
             om = int8_model

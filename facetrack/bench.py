@@ -2,6 +2,7 @@
 (faces/s against batch size per backend, next to the compute floor)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import tempfile
@@ -231,8 +232,10 @@ def bench_whole_process(source: str, runs: int = 3, peers: bool = True, track_ar
     import statistics
     import sys
 
-    from .assets import resolve_detector_model
+    from .assets import resolve_detector_model, resolve_retinaface_model
     env = {**os.environ, "FACETRACK_DETECTOR_MODEL": str(resolve_detector_model())}
+    with contextlib.suppress(FacetrackError):  # the default detector's fallback: downloaded once, not timed
+        env["FACETRACK_RETINAFACE_MODEL"] = str(resolve_retinaface_model())
     extra = list(track_args or [])
     res: dict = {"source": str(source), "runs": runs, "track_args": extra}
     with tempfile.TemporaryDirectory() as td:

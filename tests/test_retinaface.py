@@ -62,9 +62,10 @@ def test_auto_finds_a_far_face_that_blazeface_misses_and_reports_a_near_one_once
     from facetrack.errors import FacetrackError
     from facetrack.samples import FACE_BOX_IN_PATCH, PATCH_BOX, astronaut_bgr
     try:
-        auto = create_detector("auto", model_path=detector_model)
+        create_detector("retinaface").close()  # auto loads it at its first sweep
     except FacetrackError as e:
         pytest.skip(f"RetinaFace model not obtainable here: {e}")
+    auto = create_detector("auto", model_path=detector_model)
     near = create_detector("mediapipe", model_path=detector_model)
     img = astronaut_bgr()
     face = np.array(FACE_BOX_IN_PATCH, float) + np.array(PATCH_BOX[:2] * 2)
@@ -84,3 +85,31 @@ def test_auto_finds_a_far_face_that_blazeface_misses_and_reports_a_near_one_once
     assert len(auto.detect(img)) == 1  # a still: both run, one face
     auto.close()
     near.close()
+
+
+def test_fallback_sweeps_only_frames_where_blazeface_finds_nothing(tmp_path, detector_model):
+    """`--detector fallback`: a frame with a face near the camera never loads RetinaFace; a frame whose only face
+    is far (60 px in 720p) is swept, at most once a second of video."""
+    pytest.importorskip("skimage")
+    import cv2
+
+    from facetrack.detectors import create_detector
+    from facetrack.errors import FacetrackError
+    from facetrack.samples import FACE_BOX_IN_PATCH, PATCH_BOX, astronaut_bgr
+    try:
+        create_detector("retinaface").close()
+    except FacetrackError as e:
+        pytest.skip(f"RetinaFace model not obtainable here: {e}")
+    fb = create_detector("fallback", model_path=detector_model)
+    img = astronaut_bgr()
+    assert len(fb.detect(img, 0.0)) == 1 and fb._far is None and fb.sweeps == 0  # BlazeFace found it: no sweep
+    face = np.array(FACE_BOX_IN_PATCH, float) + np.array(PATCH_BOX[:2] * 2)
+    frame = np.full((720, 1280, 3), 90, np.uint8)
+    s = 60 / (face[2] - face[0])
+    small = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+    frame[300:300 + small.shape[0], 800:800 + small.shape[1]] = small
+    assert len(fb.detect(frame, 0.1)) == 1 and fb.sweeps == 1
+    assert fb.detect(frame, 0.6) == [] and fb.sweeps == 1  # within the second: BlazeFace alone
+    assert len(fb.detect(frame, 1.1)) == 1 and fb.sweeps == 2
+    assert len(fb.detect(img, 1.2)) == 1 and fb.sweeps == 2
+    fb.close()

@@ -75,7 +75,7 @@ def detector_names() -> list[str]:
     return list(_REGISTRY)
 
 
-DEFAULT_DETECTOR = "mediapipe"
+DEFAULT_DETECTOR = "fallback"
 
 
 class ShrunkDetector:
@@ -152,6 +152,11 @@ def _auto(model_path=None, min_score=0.5):
     return AutoDetector(model_path=model_path, min_score=min_score)
 
 
+def _fallback(model_path=None, min_score=0.5):
+    from .auto import AutoDetector
+    return AutoDetector(model_path=model_path, min_score=min_score, sweep="empty")
+
+
 def _truth(model_path=None, min_score=0.5):
     from .truth import TruthDetector
     return TruthDetector(model_path)
@@ -161,4 +166,5 @@ register("mediapipe", _mediapipe, "MediaPipe BlazeFace short range (model fetche
 register("opencv", _opencv, "OpenCV Haar cascade (ships with OpenCV; a fallback)")
 register("retinaface", _retinaface, "RetinaFace MobileNet-0.25: far and small faces (model fetched with pip, cached)")
 register("auto", _auto, "BlazeFace every detection round, RetinaFace sweeping for far faces once a second")
+register("fallback", _fallback, "BlazeFace, and RetinaFace (at most once a second) in frames where BlazeFace finds no face")
 register("truth", _truth, "boxes from a clip's known path (the sample clip's .json): tests and benchmarks")

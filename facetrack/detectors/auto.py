@@ -1,12 +1,18 @@
-"""``auto``: BlazeFace for the faces near the camera, and RetinaFace sweeping the frame now and then for the far ones.
+"""BlazeFace for the faces near the camera, and RetinaFace for the far ones: ``auto`` and ``fallback``.
 
 BlazeFace (short range) sees a 128 x 128 picture of the frame: 2-5 ms a frame, and blind to faces under ~120 px in a
-720p frame (docs/detection.md). RetinaFace MobileNet-0.25 finds faces from ~30 px but costs 15-80 ms a frame. Here
-BlazeFace runs at every detection round and RetinaFace once every ``sweep_s`` seconds of video (and on every still
-image); its faces that BlazeFace did not report are added. Between sweeps the tracker follows every face it has by
-its landmarks, so a far face found by a sweep is kept. Boxes are reported in BlazeFace's convention (RetinaFace's
-mapped through both box adapters). Without RetinaFace's model (no network on first use) it is BlazeFace alone, with
-one warning.
+720p frame (docs/detection.md). RetinaFace MobileNet-0.25 finds faces from ~30 px but costs 15-80 ms a frame.
+BlazeFace runs at every detection round; RetinaFace looks at the frame (a "sweep") at most once every ``sweep_s``
+seconds of video (and on every still image), and its faces that BlazeFace did not report are added:
+
+- ``auto`` (``sweep="always"``): a sweep every ``sweep_s``, whatever BlazeFace found (mixed near and far faces);
+- ``fallback`` (``sweep="empty"``): a sweep only in frames where BlazeFace found no face, so footage whose faces
+  BlazeFace finds never loads RetinaFace at all, and a lone small face (a far speaker, the start of a zoom) is
+  still found within a second.
+
+Between sweeps the tracker follows every face it has by its landmarks, so a far face found by a sweep is kept.
+Boxes are reported in BlazeFace's convention (RetinaFace's mapped through both box adapters). RetinaFace's model is
+loaded at the first sweep; without it (no network on first use) it is BlazeFace alone, with one warning.
 """
 from __future__ import annotations
 
@@ -21,32 +27,50 @@ from ..types import Detection
 class AutoDetector:
     name = "auto"
 
-    def __init__(self, model_path=None, min_score: float = 0.5, sweep_s: float = 1.0):
+    def __init__(self, model_path=None, min_score: float = 0.5, sweep_s: float = 1.0, sweep: str = "always"):
         from .mediapipe import MediaPipeDetector
+        if sweep not in ("always", "empty"):
+            raise FacetrackError(f"sweep must be 'always' or 'empty', got {sweep!r}")
         self.near = MediaPipeDetector(model_path=model_path, min_score=min_score)
         self.box_adapter = self.near.box_adapter
-        self.sweep_s = sweep_s
-        self.far = None
-        try:
-            from .retinaface import RetinaFaceDetector
-            self.far = RetinaFaceDetector(min_score=max(min_score, 0.3))
-        except FacetrackError as e:
-            print(f"facetrack: warning: detector auto runs BlazeFace alone (no far faces): {e}", file=sys.stderr)
+        self.sweep_s, self.sweep, self.min_score = sweep_s, sweep, min_score
+        if sweep == "empty":
+            self.name = "fallback"
+        self._far = None
+        self._far_failed = False
         self._last_sweep = -float("inf")
         self.sweeps = 0
+
+    @property
+    def far(self):
+        """RetinaFace, loaded on first use (None when its model cannot be had: then BlazeFace alone)."""
+        if self._far is None and not self._far_failed:
+            try:
+                from .retinaface import RetinaFaceDetector
+                self._far = RetinaFaceDetector(min_score=max(self.min_score, 0.3))
+            except FacetrackError as e:
+                self._far_failed = True
+                print(f"facetrack: warning: detector {self.name} runs BlazeFace alone (no far faces): {e}",
+                      file=sys.stderr)
+        return self._far
 
     def detect(self, frame: np.ndarray, time_s: float | None = None) -> list[Detection]:
         from ..tracking import iou_matrix
         dets = list(self.near.detect(frame, time_s))
+        if self.sweep == "empty" and dets:
+            return dets
         # time going back means a new stream (batch reuses the detector): sweep its first frame too
-        if self.far is None or (time_s is not None and 0 <= time_s - self._last_sweep < self.sweep_s):
+        if self._far_failed or (time_s is not None and 0 <= time_s - self._last_sweep < self.sweep_s):
+            return dets
+        far = self.far
+        if far is None:
             return dets
         if time_s is not None:
             self._last_sweep = time_s
         self.sweeps += 1
         near = self.near.box_adapter.boxes(dets)  # both in the landmark-box convention to compare them
-        for d in self.far.detect(frame, time_s):
-            lb = self.far.box_adapter(d.box)
+        for d in far.detect(frame, time_s):
+            lb = far.box_adapter(d.box)
             if len(near) and iou_matrix(lb[None], near).max() >= 0.3:
                 continue
             dets.append(Detection(self.box_adapter.inverse(lb), d.score))
@@ -55,10 +79,10 @@ class AutoDetector:
 
     def warmup(self) -> None:
         self.near.warmup()
-        if self.far is not None and hasattr(self.far, "warmup"):
-            self.far.warmup()
+        if self.sweep == "always" and self.far is not None and hasattr(self.far, "warmup"):
+            self.far.warmup()  # auto sweeps the first frame anyway; fallback may never need it
 
     def close(self) -> None:
         self.near.close()
-        if self.far is not None:
-            self.far.close()
+        if self._far is not None:
+            self._far.close()

@@ -75,7 +75,9 @@ class RetinaFaceDetector:
             except ImportError:
                 raise FacetrackError("the retinaface detector needs onnxruntime or openvino "
                                      "(pip install 'facetrack[onnx]')") from None
+            from ..backends import use_compile_cache
             core = ov.Core()
+            use_compile_cache(core)
             om = core.read_model(str(path))
             compiled = core.compile_model(om, "CPU", {"PERFORMANCE_HINT": "LATENCY"})
             self._run = lambda x: [compiled(x)[o] for o in compiled.outputs]
