@@ -11,9 +11,14 @@ import argparse
 import csv
 import json
 import re
+import sys
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SHARED = ROOT.parent / "shared"
+
+from pipnet_model.datasets import csv_image_base  # noqa: E402
 
 
 def person(image: str) -> str:
@@ -27,7 +32,7 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=10, help="every N-th person (sorted by name) goes to validation")
     a = ap.parse_args()
     src = Path(a.train)
-    images = src.parent / "images" if (src.parent / "images").is_dir() else src.parent
+    images = csv_image_base(src)
     with open(src, newline="") as fh:
         rows = list(csv.reader(fh))
     head, body = rows[0], rows[1:]

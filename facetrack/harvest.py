@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from pipnet_model.augment import crop_matrix, square_from_box
+from pipnet_model.datasets import csv_image_base
 from pipnet_model.progress import Progress
 
 from .detectors import DEFAULT_DETECTOR, create_detector
@@ -55,7 +56,7 @@ def _image_list_csv(path: Path) -> list[Path]:
     if not rows or "image" not in [c.strip() for c in rows[0]]:
         raise FacetrackError(f"{path}: an image list CSV needs an 'image' column")
     col = [c.strip() for c in rows[0]].index("image")
-    base = path.parent / "images" if (path.parent / "images").is_dir() else path.parent
+    base = csv_image_base(path)
     return [base / r[col] for r in rows[1:] if len(r) > col and r[col].strip()]
 
 
@@ -139,15 +140,16 @@ def harvest(videos: list[str], pool: str | Path, every: int = 5, max_per_video: 
                 continue
             th = _thumb(face)
             last = st["last"]
-            if (srcp, index, k) in seen:  # kept by an earlier run: it still counts for duplicates
-                stats["already"] += 1
-                st["last"] = [(b, t) for b, t in last if iou_matrix(b, box)[0, 0] <= 0.5] + [(box, th)]
-                st["kept"] += 1
-                continue
-            if dedup and any(iou_matrix(b, box)[0, 0] > 0.5 and np.abs(t - th).mean() < dup_diff for b, t in last):
+            already = (srcp, index, k) in seen  # kept by an earlier run: it still counts for duplicates
+            if not already and dedup and any(iou_matrix(b, box)[0, 0] > 0.5 and np.abs(t - th).mean() < dup_diff
+                                             for b, t in last):
                 stats["skipped_dup"] += 1
                 continue
             st["last"] = [(b, t) for b, t in last if iou_matrix(b, box)[0, 0] <= 0.5] + [(box, th)]
+            st["kept"] += 1
+            if already:
+                stats["already"] += 1
+                continue
             name = f"crops/{stem}_{index:07d}_{k}.jpg"
             cv2.imwrite(str(pool / name), crop, [cv2.IMWRITE_JPEG_QUALITY, 95])
             fb = [(box[0] - cx) * CROP_SIZE / side + (CROP_SIZE - 1) / 2,
@@ -160,7 +162,6 @@ def harvest(videos: list[str], pool: str | Path, every: int = 5, max_per_video: 
                                  "file": name, "crop_box": [round(v, 2) for v in fb]}) + "\n")
             mf.flush()
             seen.add((srcp, index, k))
-            st["kept"] += 1
             stats["kept"] += 1
 
     def fresh() -> dict:

@@ -73,6 +73,13 @@ def _scheme_for(n: int) -> Scheme:
     raise PIPNetError(f"no built-in scheme has {n} points (pass a custom scheme)")
 
 
+def csv_image_base(path: str | Path, images: str | Path | None = None) -> Path:
+    """The folder a CSV's ``image`` paths are relative to: ``images`` if given, else an ``images/`` folder beside
+    the CSV, else the CSV's own folder."""
+    p = Path(path)
+    return Path(images) if images else (p.parent / "images" if (p.parent / "images").is_dir() else p.parent)
+
+
 def read_csv(path: str | Path, images: str | Path | None = None, scheme: Scheme | None = None) -> LandmarkSet:
     p = Path(path)
     if not p.is_file():
@@ -89,7 +96,7 @@ def read_csv(path: str | Path, images: str | Path | None = None, scheme: Scheme 
     n = len(xs)
     if n == 0 or sorted(xs) != list(range(n)) or sorted(ys) != list(range(n)):
         raise PIPNetError(f"{p}: header needs columns x0,y0..x(N-1),y(N-1)")
-    base = Path(images) if images else (p.parent / "images" if (p.parent / "images").is_dir() else p.parent)
+    base = csv_image_base(p, images)
     icol = header.index("image")
     recs = []
     for ln, r in enumerate(rows[1:], start=2):
