@@ -74,10 +74,36 @@ class AugmentConfig:
     blur_sigma: float = 5.0
     p_blur: float = 0.3
     p_gray: float = 0.2
+    # Not in the paper: the face as a camera and a codec deliver it (off unless asked for, ``--degrade P``): the crop
+    # shrunk so the face spans degrade_min_px..out_size pixels (log-uniform), sensor noise of sigma up to noise_sigma
+    # at that size, JPEG at quality jpeg_quality (as a stand-in for a video codec), then back to out_size.
+    p_degrade: float = 0.0
+    degrade_min_px: float = 48.0
+    noise_sigma: float = 6.0
+    jpeg_quality: tuple[int, int] = (20, 85)
+
+
+def degrade(crop: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    """A low-resolution, noisy, compressed copy of ``crop`` (uint8 BGR), the same size again."""
+    s = crop.shape[0]
+    lo = min(float(cfg.degrade_min_px), float(s))
+    side = int(round(np.exp(rng.uniform(np.log(lo), np.log(s)))))
+    small = crop if side >= s else cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA)
+    if cfg.noise_sigma > 0:
+        noisy = small.astype(np.float32) + rng.normal(0.0, rng.uniform(0.0, cfg.noise_sigma), small.shape)
+        small = np.clip(noisy + 0.5, 0, 255).astype(np.uint8)
+    q = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
+    ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, q])
+    if ok:
+        small = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    if side >= s:
+        return small
+    return cv2.resize(small, (s, s), interpolation=cv2.INTER_LINEAR)
 
 
 class Augmenter:
-    """Training crop: landmark box x scale, then translate/rotate (one warp), flip, occlusion, blur, grayscale."""
+    """Training crop: landmark box x scale, then translate/rotate (one warp), flip, occlusion, blur, grayscale
+    (and, when asked for, degradation: low resolution, noise, compression)."""
 
     def __init__(self, scheme: Scheme, out_size: int = 256, crop_scale: float = 1.1,
                  cfg: AugmentConfig | None = None):
@@ -114,6 +140,8 @@ class Augmenter:
                 x0 = int(rng.integers(0, s - ow + 1))
                 y0 = int(rng.integers(0, s - oh + 1))
                 crop[y0:y0 + oh, x0:x0 + ow] = rng.integers(0, 256, (oh, ow, 3), dtype=np.uint8)
+        if c.p_degrade > 0 and rng.random() < c.p_degrade:
+            crop = degrade(crop, rng, c)
         if rng.random() < c.p_blur:
             crop = cv2.GaussianBlur(crop, (0, 0), rng.uniform(0.1, c.blur_sigma))
         if rng.random() < c.p_gray:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .augment import Augmenter, apply_affine, landmark_box, square_from_box, crop_matrix, to_unit
+from .augment import AugmentConfig, Augmenter, apply_affine, landmark_box, square_from_box, crop_matrix, to_unit
 from .checkpoint import PIPNetModel, load_model, save_model
 from .codec import encode, mean_face
 from .datasets import LandmarkSet, Record, load_dataset, read_image, split_weight
@@ -58,9 +58,10 @@ class TrainConfig:
     steps_per_epoch: int | None = None  # cap (tests, quick runs)
     val_every: int = 1
     half_checkpoints: bool = False
+    degrade: float = 0.0       # share of crops made low-resolution, noisy and compressed (augment.degrade)
 
     # fields that must agree when resuming
-    RESUME_KEYS = ("backbone", "input_size", "num_nb", "crop_scale", "batch_size", "lr", "seed")
+    RESUME_KEYS = ("backbone", "input_size", "num_nb", "crop_scale", "batch_size", "lr", "seed", "degrade")
 
 
 def epoch_order(parts: list[tuple[int, float]], seed: int, epoch: int) -> np.ndarray:
@@ -346,13 +347,15 @@ def train(cfg: TrainConfig, resume: bool = False, train_set: LandmarkSet | None 
     model.meta.recipe = {"optimizer": "adam", "lr": cfg.lr, "batch_size": cfg.batch_size, "epochs": cfg.epochs,
                          "milestones": list(cfg.milestones), "gamma": cfg.gamma, "data": cfg.data,
                          "pretrained": bool(cfg.pretrained or cfg.pretrained_weights), "init": cfg.init,
-                         "loss_weights": [cfg.cls_weight, cfg.reg_weight, cfg.nb_weight], "seed": cfg.seed}
+                         "loss_weights": [cfg.cls_weight, cfg.reg_weight, cfg.nb_weight], "seed": cfg.seed,
+                         "degrade": cfg.degrade}
     nb = model.meta.nb_tensor().to(device)
     use_amp = cfg.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     autocast = (torch.autocast("cuda", dtype=torch.float16) if use_amp else
                 torch.autocast("cpu", dtype=torch.bfloat16) if (cfg.bf16 and device.type == "cpu") else None)
-    aug = Augmenter(train_set.scheme, model.meta.input_size, model.meta.crop_scale)
+    aug = Augmenter(train_set.scheme, model.meta.input_size, model.meta.crop_scale,
+                    AugmentConfig(p_degrade=cfg.degrade))
     tset = TrainSet(train_set, aug, cfg.seed, parts=parts)
     if cfg.workers > 0:
         tset.preload()

@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 import pytest
 
@@ -155,6 +156,32 @@ def test_augmentation_keeps_landmarks_on_their_dots(seed):
     same = (np.abs(src_col - got_col).max(1) < 60)[inside].mean()
     swapped = (np.abs(src_col[perm] - got_col).max(1) < 60)[inside].mean()
     assert max(same, swapped) > 0.8
+
+
+def test_degradation_loses_detail_but_keeps_the_face_where_it_was():
+    """--degrade: a shrunk, noised, JPEG-compressed copy of the same size, whose content stays in place (the labels
+    need no change), and which loses fine detail; off by default, leaving the paper's augmentation as it was."""
+    from pipnet_model.augment import degrade
+    img, pts = synthetic_faces(1, size=200, seed=3)[0]
+    img = render_face(pts, img.shape[:2], 3)
+    crop = Augmenter(SCHEMES["68"], 128, 1.3).plain(img, pts)[0]
+    cfg = AugmentConfig(degrade_min_px=40, noise_sigma=6)
+    sharp = lambda a: cv2.Laplacian(cv2.cvtColor(a, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var()
+    for seed in range(6):
+        out = degrade(crop, np.random.default_rng(seed), cfg)
+        assert out.shape == crop.shape and out.dtype == np.uint8
+        assert not np.array_equal(out, crop)
+        # content in place: blurred copies agree far better than with a copy shifted by 4 px
+        b = lambda a: cv2.GaussianBlur(a, (0, 0), 3).astype(float)
+        assert np.abs(b(out) - b(crop)).mean() < 0.5 * np.abs(b(np.roll(crop, 4, axis=1)) - b(crop)).mean()
+    # fine detail is lost (noise off here: it adds detail of its own)
+    quiet = AugmentConfig(degrade_min_px=32, noise_sigma=0, jpeg_quality=(90, 90))
+    ratios = [sharp(degrade(crop, np.random.default_rng(seed), quiet)) / sharp(crop) for seed in range(8)]
+    assert max(ratios) < 1.05 and np.mean(ratios) < 0.7
+    # off by default: the same draws give the same crop as without the option
+    a = Augmenter(SCHEMES["68"], 128, 1.3)(img, pts, np.random.default_rng(5))[0]
+    b2 = Augmenter(SCHEMES["68"], 128, 1.3, AugmentConfig(p_degrade=0.0))(img, pts, np.random.default_rng(5))[0]
+    assert AugmentConfig().p_degrade == 0 and np.array_equal(a, b2)
 
 
 def test_aflw_reader_on_generated_mat(tmp_path):
