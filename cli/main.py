@@ -32,7 +32,8 @@ def cmd_train(a) -> int:
                       num_nb=a.num_nb, crop_scale=a.crop_scale, seed=a.seed, device=a.device, amp=not a.no_amp,
                       bf16=a.bf16, pretrained=not a.no_pretrained, pretrained_weights=a.pretrained_weights,
                       init=a.init, workers=a.workers, threads=a.threads, steps_per_epoch=a.steps_per_epoch,
-                      half_checkpoints=a.half, degrade=a.degrade)
+                      half_checkpoints=a.half, degrade=a.degrade,
+                      degrade_source=a.degrade_source)
     res = train(cfg, resume=a.resume, log=lambda s: print(s, file=sys.stderr, flush=True))
     print(json.dumps(res))
     return 0
@@ -454,6 +455,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--degrade", type=float, default=0.0, metavar="P",
                    help="share of training crops shrunk (face 48 px up), noised and JPEG-compressed, as video frames "
                         "arrive (default 0: the paper's augmentation only)")
+    t.add_argument("--degrade-source", type=float, default=0.0, metavar="X",
+                   help="degrade only faces at least X times the input size in their source image (1: none that "
+                        "the crop upscales, e.g. low-resolution video frames that are degraded already)")
     t.add_argument("--resume", action="store_true")
     t.set_defaults(fn=cmd_train)
 

@@ -81,6 +81,7 @@ class AugmentConfig:
     degrade_min_px: float = 48.0
     noise_sigma: float = 6.0
     jpeg_quality: tuple[int, int] = (20, 85)
+    degrade_source: float = 0.0  # only faces whose source crop has at least this x out_size pixels (1: no upscaled ones)
 
 
 def degrade(crop: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
@@ -140,7 +141,7 @@ class Augmenter:
                 x0 = int(rng.integers(0, s - ow + 1))
                 y0 = int(rng.integers(0, s - oh + 1))
                 crop[y0:y0 + oh, x0:x0 + ow] = rng.integers(0, 256, (oh, ow, 3), dtype=np.uint8)
-        if c.p_degrade > 0 and rng.random() < c.p_degrade:
+        if c.p_degrade > 0 and side >= s * c.degrade_source and rng.random() < c.p_degrade:
             crop = degrade(crop, rng, c)
         if rng.random() < c.p_blur:
             crop = cv2.GaussianBlur(crop, (0, 0), rng.uniform(0.1, c.blur_sigma))

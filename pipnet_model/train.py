@@ -59,6 +59,7 @@ class TrainConfig:
     val_every: int = 1
     half_checkpoints: bool = False
     degrade: float = 0.0       # share of crops made low-resolution, noisy and compressed (augment.degrade)
+    degrade_source: float = 0.0  # ... only of faces at least this x input size in the source image
 
     # fields that must agree when resuming
     RESUME_KEYS = ("backbone", "input_size", "num_nb", "crop_scale", "batch_size", "lr", "seed", "degrade")
@@ -348,14 +349,14 @@ def train(cfg: TrainConfig, resume: bool = False, train_set: LandmarkSet | None 
                          "milestones": list(cfg.milestones), "gamma": cfg.gamma, "data": cfg.data,
                          "pretrained": bool(cfg.pretrained or cfg.pretrained_weights), "init": cfg.init,
                          "loss_weights": [cfg.cls_weight, cfg.reg_weight, cfg.nb_weight], "seed": cfg.seed,
-                         "degrade": cfg.degrade}
+                         "degrade": cfg.degrade, "degrade_source": cfg.degrade_source}
     nb = model.meta.nb_tensor().to(device)
     use_amp = cfg.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     autocast = (torch.autocast("cuda", dtype=torch.float16) if use_amp else
                 torch.autocast("cpu", dtype=torch.bfloat16) if (cfg.bf16 and device.type == "cpu") else None)
     aug = Augmenter(train_set.scheme, model.meta.input_size, model.meta.crop_scale,
-                    AugmentConfig(p_degrade=cfg.degrade))
+                    AugmentConfig(p_degrade=cfg.degrade, degrade_source=cfg.degrade_source))
     tset = TrainSet(train_set, aug, cfg.seed, parts=parts)
     if cfg.workers > 0:
         tset.preload()

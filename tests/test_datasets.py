@@ -182,6 +182,14 @@ def test_degradation_loses_detail_but_keeps_the_face_where_it_was():
     a = Augmenter(SCHEMES["68"], 128, 1.3)(img, pts, np.random.default_rng(5))[0]
     b2 = Augmenter(SCHEMES["68"], 128, 1.3, AugmentConfig(p_degrade=0.0))(img, pts, np.random.default_rng(5))[0]
     assert AugmentConfig().p_degrade == 0 and np.array_equal(a, b2)
+    # --degrade-source 1: a face the crop upscales (a 107 px square of the image into a 256 px crop) is left alone;
+    # the same face into a 96 px crop (downscaled: the source has the resolution) is degraded
+    only_sharp = AugmentConfig(p_degrade=1.0, degrade_source=1.0)
+    up = Augmenter(SCHEMES["68"], 256, 1.3, only_sharp)(img, pts, np.random.default_rng(5))[0]
+    plain = Augmenter(SCHEMES["68"], 256, 1.3)(img, pts, np.random.default_rng(5))[0]
+    assert np.array_equal(up, plain)
+    down = Augmenter(SCHEMES["68"], 96, 1.3, only_sharp)(img, pts, np.random.default_rng(5))[0]
+    assert not np.array_equal(down, Augmenter(SCHEMES["68"], 96, 1.3)(img, pts, np.random.default_rng(5))[0])
 
 
 def test_aflw_reader_on_generated_mat(tmp_path):
