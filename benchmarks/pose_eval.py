@@ -1,6 +1,7 @@
 """Head pose on the held-out half of AFLW2000-3D (images whose angles are all within 99 degrees; the half that
 benchmarks/pose_fit.py did not fit on): mean absolute error of yaw, pitch and roll, and the share of images with a
-pose, for facetrack (default detector, landmarks with 2 re-crops, PnP against the 3D mean face), for PnP on the
+pose, for facetrack (default detector, landmarks with 2 re-crops, PnP against the 3D mean face, calibrated; and
+uncalibrated), for PnP on the
 labelled landmarks (the 3D face's own ceiling), and for MediaPipe Face Landmarker's facial transformation matrix.
 
     python benchmarks/pose_eval.py [--json out.json]
@@ -69,15 +70,15 @@ def main() -> int:
     folder = Path(a.aflw)
     names, lm, pose = load_aflw(folder)
     _, test = split(names)
-    hp = HeadPose()
+    hp, plain = HeadPose(), HeadPose(calibrate=False)  # the calibration is the model's: not for the labels
     res: dict = {}
-    res["pnp_on_labelled_landmarks"] = mae({n: hp.solve(lm[n], (450, 450))[0] for n in test}, pose, test)
+    res["pnp_on_labelled_landmarks"] = mae({n: plain.solve(lm[n], (450, 450))[0] for n in test}, pose, test)
     from facetrack.detectors import create_detector, detect_boxes
     from facetrack.evaluate import match
     from facetrack.landmarks import LandmarkPredictor
     det = create_detector("mediapipe", min_score=0.5)
     pred = LandmarkPredictor("default", "cpu")
-    ours, t_pose = {}, 0.0
+    ours, ours_plain, t_pose = {}, {}, 0.0
     for n in test:
         img = cv2.imread(str(folder / "images" / n))
         _, boxes = detect_boxes(det, img, None, 0.5)
@@ -88,7 +89,9 @@ def main() -> int:
         t0 = time.perf_counter()
         ours[n] = hp.solve(pts[0], (img.shape[1], img.shape[0]))[0]
         t_pose += time.perf_counter() - t0
+        ours_plain[n] = plain.solve(pts[0], (img.shape[1], img.shape[0]))[0]
     res["facetrack"] = {**mae(ours, pose, test), "pnp_ms_per_face": round(1e3 * t_pose / max(len(ours), 1), 3)}
+    res["facetrack_uncalibrated"] = mae(ours_plain, pose, test)
     if not a.no_mediapipe:
         run = mediapipe_landmarker(Path(a.task))
         res["mediapipe_face_landmarker"] = mae({n: run(cv2.imread(str(folder / "images" / n)), lm[n]) for n in test},

