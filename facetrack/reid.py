@@ -6,10 +6,12 @@ A face is described by dlib's ResNet face descriptor (128 numbers) computed from
 its first good view and every ``refresh_s`` seconds of video after (10: dlib's descriptor costs ~80 ms), never every
 frame. A good view: mean landmark score >= ``min_quality``, head turned at most ``max_yaw`` degrees (profiles give unreliable descriptors) and the
 face wholly inside the frame (a face entering at the edge is half a face). A track that ends after being seen well
-for ``min_seen_s`` is remembered (its last descriptor) for ``memory_s`` seconds of video. A young track (first
-``decide_s`` seconds) takes back the ID of a remembered one at its first good view when the nearest descriptor is
-within ``threshold`` (Euclidean; dlib's own same-person rule is 0.6) and at least ``margin`` nearer than the next;
-its first frames may carry its own number until then. Only IDs of tracks that ended can be taken, so two people on
+for ``min_seen_s`` is remembered (its descriptors: the first good view's and the latest refresh, ``views`` at most)
+for ``memory_s`` seconds of video. A young track (first ``decide_s`` seconds) takes back the ID of a remembered one
+when, at a good view, the nearest remembered descriptor is within ``threshold`` (Euclidean; dlib's own same-person
+rule is 0.6) and at least ``margin`` nearer than the next identity's; without a match it looks again at a later
+good view (every ``retry_s``, ``tries`` views at most: a person coming back often turns to the camera a moment
+later); its first frames may carry its own number until then. Only IDs of tracks that ended can be taken, so two people on
 screen at once never share one; output IDs are the tracker's own numbers (never reused), so a returned ID cannot
 collide with a new one. Tracker events keep the tracker's numbers. Measured with ``benchmarks/identity.py``
 (docs/tracking.md).
@@ -42,7 +44,8 @@ class ReIdentifier:
     """Maps the tracker's track numbers to identities (see the module docstring)."""
 
     def __init__(self, threshold: float = 0.6, margin: float = 0.04, memory_s: float = 60.0, refresh_s: float = 10.0,
-                 min_quality: float = 0.45, decide_s: float = 1.0, max_yaw: float = 45.0, min_seen_s: float = 0.75):
+                 min_quality: float = 0.45, decide_s: float = 1.0, max_yaw: float = 53.0, min_seen_s: float = 0.75,
+                 views: int = 3, tries: int = 3, retry_s: float = 0.25):
         try:
             import dlib
         except ImportError:
@@ -53,14 +56,19 @@ class ReIdentifier:
         self.threshold, self.margin, self.memory_s, self.refresh_s = threshold, margin, memory_s, refresh_s
         self.min_quality = min_quality  # mean landmark score a face needs to be described (profiles, blur: not)
         self.decide_s = decide_s  # a young track may still take an ended identity back at its first good view
-        self.max_yaw = max_yaw  # degrees of head turn (the head-pose analyser's yaw) beyond which no descriptor
+        # degrees of head turn (the head-pose analyser's calibrated yaw) beyond which no descriptor: 53 is the 45
+        # chosen on hamilton before the yaw calibration (x1.19); left at 45 it cost 4 of 63 returns (docs/tracking.md)
+        self.max_yaw = max_yaw
         self.min_seen_s = min_seen_s  # a track is remembered only after this long since its first good view
+        self.views, self.tries, self.retry_s = views, tries, retry_s
         self.reset()
 
     def reset(self) -> None:
         self.identity: dict[int, int] = {}                  # track number -> identity
-        self.active: dict[int, tuple[np.ndarray, float, float]] = {}   # track -> (descriptor, computed at, last seen)
-        self.memory: dict[int, tuple[np.ndarray, float]] = {}          # identity -> (descriptor, ended at)
+        self.active: dict[int, tuple[list, float, float]] = {}   # track -> (descriptors, last computed at, last seen)
+        self.memory: dict[int, tuple[list, float]] = {}          # identity -> (descriptors, ended at)
+        self.tried: dict[int, int] = {}        # young track without a match yet, with tries left -> tries so far
+        self.tried_count: dict[int, int] = {}  # track -> views matched against the remembered ones
         self.born: dict[int, float] = {}                                 # track -> first reported at
         self.first_good: dict[int, float] = {}                           # track -> first described at
         self.returns = 0
@@ -89,12 +97,17 @@ class ReIdentifier:
         m = 0.02 * max(np.ptp(p[:, 0]), np.ptp(p[:, 1]))
         return bool(p[:, 0].min() >= m and p[:, 1].min() >= m and p[:, 0].max() <= w - 1 - m and p[:, 1].max() <= h - 1 - m)
 
+    def _candidates(self, time_s: float) -> list[int]:
+        """Identities a new track could take back: remembered, ended within ``memory_s``, not on screen now."""
+        present = set(self.identity.values())
+        return [ident for ident, (_, ended) in self.memory.items()
+                if ident not in present and time_s - ended <= self.memory_s]
+
     def _match(self, desc: np.ndarray, time_s: float) -> int | None:
         """The ended identity this descriptor belongs to: nearest within ``threshold`` and clearly nearer (by
         ``margin``) than the next; only identities not on screen now."""
-        present = set(self.identity.values())
-        dists = sorted((float(np.linalg.norm(m - desc)), ident) for ident, (m, ended) in self.memory.items()
-                       if ident not in present and time_s - ended <= self.memory_s)
+        dists = sorted((min(float(np.linalg.norm(m - desc)) for m in self.memory[ident][0]), ident)
+                       for ident in self._candidates(time_s))
         if dists and dists[0][0] < self.threshold and (len(dists) == 1 or dists[1][0] - dists[0][0] >= self.margin):
             return dists[0][1]
         return None
@@ -111,22 +124,47 @@ class ReIdentifier:
             if good:  # first good view: described, and while the track is young, matched against the ended ones
                 desc = self.describe(frame, face.landmarks)
                 self.first_good[tid] = time_s
-                if time_s - self.born[tid] <= self.decide_s:
-                    best = self._match(desc, time_s)
-                    if best is not None:
-                        self.memory.pop(best)
-                        self.returns += 1
-                        self.identity[tid] = best
-                self.active[tid] = (desc, time_s, time_s)
+                self.active[tid] = ([desc], time_s, time_s)
+                self._try_return(tid, desc, time_s)
         else:
-            desc, at, _ = self.active[tid]
-            if good and time_s - at >= self.refresh_s:
+            views, at, _ = self.active[tid]
+            young = tid in self.tried and time_s - self.born[tid] <= self.decide_s
+            if good and (time_s - at >= self.refresh_s or (young and time_s - at >= self.retry_s)):
                 desc, at = self.describe(frame, face.landmarks), time_s
-            self.active[tid] = (desc, at, time_s)
+                views = self._keep([*views, desc])
+                if young:
+                    self._try_return(tid, desc, time_s)
+            self.active[tid] = (views, at, time_s)
         face.track_id = self.identity[tid]
         return face
 
+    def _keep(self, views: list) -> list:
+        """The first view and the latest ones, ``views`` in all."""
+        return views if len(views) <= self.views else [views[0], *views[len(views) - self.views + 1:]]
+
+    def _try_return(self, tid: int, desc: np.ndarray, time_s: float) -> None:
+        """A young track's view against the remembered identities; another try later while it has tries left."""
+        self.tried.pop(tid, None)
+        if time_s - self.born[tid] > self.decide_s:
+            return
+        if not self._candidates(time_s):  # nobody to come back as: no descriptor is spent on another look
+            return
+        best = self._match(desc, time_s)
+        if best is not None:
+            old = self.memory.pop(best)[0]
+            views, at, seen = self.active[tid]
+            self.active[tid] = (self._keep([old[0], *views]), at, seen)  # the person's first view stays with them
+            self.returns += 1
+            self.identity[tid] = best
+            return
+        n = self.tried_count.get(tid, 0) + 1
+        self.tried_count[tid] = n
+        if n < self.tries:
+            self.tried[tid] = n
+
     def drop(self, track_id: int) -> None:
+        self.tried.pop(track_id, None)
+        self.tried_count.pop(track_id, None)
         self.born.pop(track_id, None)
         first = self.first_good.pop(track_id, None)
         ident = self.identity.pop(track_id, None)

@@ -80,3 +80,53 @@ def test_reid_is_on_by_default_where_the_extra_is_installed():
             ft.close()
     assert has_reid() == reid.available()
     assert has_reid(reid=False) is False
+
+
+def test_a_returning_track_looks_again_and_keeps_several_views():
+    """The rules without dlib's network (descriptors scripted): a returning person whose first view back is too far
+    from every remembered view takes their ID back at a later view within decide_s; remembered identities keep their
+    first view and the latest ones; a track past decide_s never takes an ID; another person never takes it."""
+    from facetrack import reid
+    if not reid.available():
+        pytest.skip("re-identification needs the reid extra (dlib-bin, face_recognition_models)")
+    from facetrack.types import Face
+    r = reid.ReIdentifier(views=3, tries=3, retry_s=0.2, refresh_s=1.0)
+    a, b = np.zeros(128), np.zeros(128)
+    b[0] = 1.0  # another person, 1.0 away
+    views, calls = [], []  # what each description returns, in turn (the last one repeats); when it ran
+
+    def describe(frame, lm):
+        calls.append(1)
+        return views.pop(0) if len(views) > 1 else views[0]
+    r.describe = describe
+    frame = np.zeros((400, 400, 3), np.uint8)
+    lm = np.stack(np.meshgrid(np.linspace(150, 250, 17), np.linspace(150, 250, 4)), -1).reshape(-1, 2)[:68]
+
+    def step(tid, t, quality=1.0):
+        return r(Face(track_id=tid, box=np.array([150, 150, 250, 250.0]), landmarks=lm.copy(),
+                      scores=np.full(68, quality)), None, frame, t).track_id
+
+    def near(v, d, k=1):
+        out = v.copy()
+        out[k] = d
+        return out
+
+    # person A on screen 0-2 s: described at 0 (nobody remembered: no second look), refreshed at 1 and 2 s
+    views[:] = [a, a.copy(), near(a, 0.3)]
+    assert [step(1, k / 10) for k in range(21)] == [1] * 21
+    kept = r.active[1][0]  # the first view and the latest ones
+    assert len(calls) == 3 and len(kept) == 3 and kept[0] is a and kept[-1][1] == 0.3
+    r.drop(1)
+    # B comes and goes: never takes A's ID
+    views[:] = [b]
+    assert [step(2, 3 + k / 10) for k in range(25)] == [2] * 25
+    r.drop(2)
+    # A comes back as track 3: the first view back is >= 0.7 from all of A's (no match), the next 0.1 (match)
+    views[:] = [near(a, 0.7, k=2), near(a, 0.1)]
+    ids = [step(3, 6 + k / 10) for k in range(10)]
+    assert ids[:2] == [3, 3] and set(ids[2:]) == {1} and r.returns == 1, ids
+    r.drop(3)
+    # A again, as track 4, seen well only after decide_s: no ID taken back
+    views[:] = [near(a, 0.0)]
+    ids = [step(4, 8 + k / 10, 0.2 if k < 12 else 1.0) for k in range(20)]
+    assert set(ids) == {4} and r.returns == 1
