@@ -62,7 +62,8 @@ class TrainConfig:
     degrade_source: float = 0.0  # ... only of faces at least this x input size in the source image
 
     # fields that must agree when resuming
-    RESUME_KEYS = ("backbone", "input_size", "num_nb", "crop_scale", "batch_size", "lr", "seed", "degrade")
+    RESUME_KEYS = ("backbone", "input_size", "num_nb", "crop_scale", "batch_size", "lr", "seed", "degrade",
+                   "degrade_source")
 
 
 def epoch_order(parts: list[tuple[int, float]], seed: int, epoch: int) -> np.ndarray:
