@@ -67,8 +67,7 @@ class ReIdentifier:
         self.identity: dict[int, int] = {}                  # track number -> identity
         self.active: dict[int, tuple[list, float, float]] = {}   # track -> (descriptors, last computed at, last seen)
         self.memory: dict[int, tuple[list, float]] = {}          # identity -> (descriptors, ended at)
-        self.tried: dict[int, int] = {}        # young track without a match yet, with tries left -> tries so far
-        self.tried_count: dict[int, int] = {}  # track -> views matched against the remembered ones
+        self.looks: dict[int, int] = {}  # young track still looking for its identity -> views compared so far
         self.born: dict[int, float] = {}                                 # track -> first reported at
         self.first_good: dict[int, float] = {}                           # track -> first described at
         self.returns = 0
@@ -103,11 +102,11 @@ class ReIdentifier:
         return [ident for ident, (_, ended) in self.memory.items()
                 if ident not in present and time_s - ended <= self.memory_s]
 
-    def _match(self, desc: np.ndarray, time_s: float) -> int | None:
-        """The ended identity this descriptor belongs to: nearest within ``threshold`` and clearly nearer (by
-        ``margin``) than the next; only identities not on screen now."""
+    def _match(self, desc: np.ndarray, candidates: list[int]) -> int | None:
+        """The ended identity (of ``candidates``) this descriptor belongs to: nearest within ``threshold`` and
+        clearly nearer (by ``margin``) than the next."""
         dists = sorted((min(float(np.linalg.norm(m - desc)) for m in self.memory[ident][0]), ident)
-                       for ident in self._candidates(time_s))
+                       for ident in candidates)
         if dists and dists[0][0] < self.threshold and (len(dists) == 1 or dists[1][0] - dists[0][0] >= self.margin):
             return dists[0][1]
         return None
@@ -128,7 +127,7 @@ class ReIdentifier:
                 self._try_return(tid, desc, time_s)
         else:
             views, at, _ = self.active[tid]
-            young = tid in self.tried and time_s - self.born[tid] <= self.decide_s
+            young = tid in self.looks and time_s - self.born[tid] <= self.decide_s
             if good and (time_s - at >= self.refresh_s or (young and time_s - at >= self.retry_s)):
                 desc, at = self.describe(frame, face.landmarks), time_s
                 views = self._keep([*views, desc])
@@ -144,12 +143,11 @@ class ReIdentifier:
 
     def _try_return(self, tid: int, desc: np.ndarray, time_s: float) -> None:
         """A young track's view against the remembered identities; another try later while it has tries left."""
-        self.tried.pop(tid, None)
-        if time_s - self.born[tid] > self.decide_s:
+        looked = self.looks.pop(tid, 0)
+        candidates = self._candidates(time_s)
+        if time_s - self.born[tid] > self.decide_s or not candidates:  # nobody to come back as: no other look
             return
-        if not self._candidates(time_s):  # nobody to come back as: no descriptor is spent on another look
-            return
-        best = self._match(desc, time_s)
+        best = self._match(desc, candidates)
         if best is not None:
             old = self.memory.pop(best)[0]
             views, at, seen = self.active[tid]
@@ -157,14 +155,11 @@ class ReIdentifier:
             self.returns += 1
             self.identity[tid] = best
             return
-        n = self.tried_count.get(tid, 0) + 1
-        self.tried_count[tid] = n
-        if n < self.tries:
-            self.tried[tid] = n
+        if looked + 1 < self.tries:
+            self.looks[tid] = looked + 1
 
     def drop(self, track_id: int) -> None:
-        self.tried.pop(track_id, None)
-        self.tried_count.pop(track_id, None)
+        self.looks.pop(track_id, None)
         self.born.pop(track_id, None)
         first = self.first_good.pop(track_id, None)
         ident = self.identity.pop(track_id, None)
