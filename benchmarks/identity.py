@@ -234,7 +234,7 @@ def run_facetrack(clip: Path, out_csv: Path, args: list[str]) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-VARIANTS = {"none": ["--no-reid"], "reid": ["--reid"]}
+VARIANTS = {"none": ["--no-reid"], "reid": ["--reid"], "reid_upright": ["--reid", "--upright"]}
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Head pose on the held-out half of AFLW2000-3D (images whose angles are all within 99 degrees; the half that
 benchmarks/pose_fit.py did not fit on): mean absolute error of yaw, pitch and roll, and the share of images with a
-pose, for facetrack (default detector, landmarks with 2 re-crops, PnP against the 3D mean face, calibrated; and
+pose, for facetrack (default detector, landmarks with 2 upright re-crops, PnP against the 3D mean face, calibrated; and
 uncalibrated), for PnP on the
 labelled landmarks (the 3D face's own ceiling), and for MediaPipe Face Landmarker's facial transformation matrix.
 

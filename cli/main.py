@@ -47,7 +47,7 @@ def cmd_eval(a) -> int:
     from pipnet_model.metrics import ced_plot, summary
     from pipnet_model.runtime import evaluate
     ds = load_dataset(a.data, a.images)
-    lp = LandmarkPredictor(a.model, a.device, backend=a.backend, precision=a.precision)
+    lp = LandmarkPredictor(a.model, a.device, backend=a.backend, precision=a.precision, upright=a.upright)
     if a.boxes == "detector":  # the product's own path: detector, box adapter, refine passes
         from facetrack.detectors import create_detector
         from facetrack.evaluate import evaluate_with_detector
@@ -94,7 +94,7 @@ def cmd_predict(a) -> int:
     if not single and (a.json_out or a.json):
         raise FacetrackError("--json and --json-out take one image; use --jsonl FILE for several")
     det = create_detector(a.detector, model_path=a.detector_model, detect_width=a.detect_width)
-    pred = LandmarkPredictor(a.model, a.device, backend=a.backend, precision=a.precision)
+    pred = LandmarkPredictor(a.model, a.device, backend=a.backend, precision=a.precision, upright=a.upright)
     jl = None
     if a.jsonl:
         Path(a.jsonl).parent.mkdir(parents=True, exist_ok=True)
@@ -195,7 +195,7 @@ def _track_options(a):
     return TrackOptions(model=a.model, device=a.device, backend=a.backend, precision=a.precision,
                         detector=a.detector, detector_model=a.detector_model, detect_width=a.detect_width,
                         min_det_score=a.min_det_score, detect_every=a.detect_every, max_faces=a.max_faces,
-                        smoother=a.smoother, reid=a.reid, refine=a.refine)
+                        smoother=a.smoother, reid=a.reid, refine=a.refine, upright=a.upright)
 
 
 def _sinks(a) -> list:
@@ -414,9 +414,16 @@ def _add_model_args(t: argparse.ArgumentParser) -> None:
                    help="kalman: head motion and face shape smoothed apart (default); kalman-points: every point on its own")
     t.add_argument("--refine", type=int, default=0,
                    help="crop again on each frame's own landmarks N times (more accurate on small faces, N+1 passes)")
+    _add_upright_arg(t, False)
     t.add_argument("--reid", action=argparse.BooleanOptionalAction, default=None,
                    help="a person who comes back gets their ID back (dlib's face descriptor): on by default when "
                         "facetrack[reid] is installed; --reid without it is an error, --no-reid turns it off")
+
+
+def _add_upright_arg(t: argparse.ArgumentParser, default: bool) -> None:
+    t.add_argument("--upright", action=argparse.BooleanOptionalAction, default=default,
+                   help="crops around landmarks turned so the eye line is level (tilted heads read as upright ones; "
+                        f"default {'on' if default else 'off'}, docs/pose.md)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -475,6 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "own path (detector, box adapter, --refine re-crops); missed faces reported apart")
     _add_detector_args(e)
     e.add_argument("--refine", type=int, default=2, help="re-crops on the landmarks with --boxes detector")
+    _add_upright_arg(e, True)
     _add_backend_args(e)
     e.set_defaults(fn=cmd_eval)
 
@@ -486,6 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backend_args(r)
     r.add_argument("--max-faces", type=int, default=10)
     r.add_argument("--refine", type=int, default=2, help="re-crop around the predicted landmarks N times")
+    _add_upright_arg(r, True)
     r.add_argument("--out", help="annotated image (a folder, with several images)")
     r.add_argument("--json-out", help="write the JSON result to this file (one image)")
     r.add_argument("--json", action="store_true", help="print the JSON result (one image)")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from pipnet_model.augment import (crop_matrix, from_unit, invert_affine, landmark_box,
-                                  square_from_box, warp)
+                                  square_from_box, upright_box, warp)
 from pipnet_model.meta import ModelMeta, read_meta
 from pipnet_model.runtime import decode_np, to_input_np
 
@@ -39,10 +39,16 @@ class LandmarkPredictor:
     ``model``: ``"default"``, a model file or run folder, or an in-memory torch ``PIPNetModel``. On a CPU with
     OpenVINO or ONNX Runtime nothing here imports torch: crops are cut with OpenCV, the network runs from the
     model's runtime files, the NRM decode runs in numpy. The torch backend and CUDA load the model into torch.
+
+    ``upright`` (default): a crop cut around predicted landmarks (``refine``, and the tracker's next-frame crops)
+    is turned so that the eye line is level, with the landmark box of the upright face: a tilted head reaches the
+    network as an upright one (the model's landmarks lag a tilt otherwise: docs/pose.md). A box from a detector
+    is cut level. The video pipeline turns it off by default (``TrackOptions.upright``).
     """
 
     def __init__(self, model="default", device: str = "auto", box_adapter: BoxAdapter | None = None,
-                 backend: str = "auto", device_crops: bool | None = None, precision: str = "auto"):
+                 backend: str = "auto", device_crops: bool | None = None, precision: str = "auto",
+                 upright: bool = True):
         from .backends import make_runner, resolve_device
         if isinstance(model, (str, Path)):
             self.path: Path | None = resolve_model_path(model)
@@ -61,6 +67,7 @@ class LandmarkPredictor:
         self._nrm = self.meta.nrm != "none"
         self.size = self.meta.input_size
         self.box_adapter = box_adapter or IDENTITY
+        self.upright = upright
         # on a GPU the crops are cut there: one upload per frame and one batched affine warp (grid_sample)
         self.device_crops = (self.device != "cpu") if device_crops is None else device_crops
         if self.device_crops and self.numpy_path:
@@ -86,28 +93,45 @@ class LandmarkPredictor:
     def num_points(self) -> int:
         return self.meta.num_points
 
-    def crop_matrices(self, boxes: np.ndarray, adapt: bool = True) -> list[np.ndarray]:
-        """Source->crop matrices; ``adapt=False`` for boxes already in the landmark-box convention."""
+    def crop_matrices(self, boxes: np.ndarray, adapt: bool = True, angles=None) -> list[np.ndarray]:
+        """Source->crop matrices; ``adapt=False`` for boxes already in the landmark-box convention. ``angles``
+        (degrees, one per box, clockwise on screen): each box is the face's box in its own frame turned by that
+        angle about the box's centre, and the crop is turned upright (:meth:`landmark_crops`)."""
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        angles = np.zeros(len(boxes)) if angles is None else np.asarray(angles, dtype=np.float64).reshape(-1)
         mats = []
-        for box in np.asarray(boxes, dtype=np.float64).reshape(-1, 4):
+        for box, a in zip(boxes, angles):
             if adapt:
                 box = self.box_adapter(box)
             cx, cy, side = square_from_box(box, self.meta.crop_scale)
-            mats.append(crop_matrix(cx, cy, side, self.size))
+            mats.append(crop_matrix(cx, cy, side, self.size, float(a)))
         return mats
 
-    def crops(self, frame: np.ndarray, boxes: np.ndarray, adapt: bool = True) -> tuple[np.ndarray, list[np.ndarray]]:
-        mats = self.crop_matrices(boxes, adapt)
+    def landmark_crops(self, lms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(boxes (F, 4), angles (F,)) to crop again around landmarks (F, N, 2): the upright box and the eye line's
+        angle with ``upright``, else the plain landmark box at angle 0."""
+        lms = np.asarray(lms, dtype=np.float64).reshape(-1, self.num_points, 2)
+        if not self.upright:
+            return np.array([landmark_box(p) for p in lms]).reshape(-1, 4), np.zeros(len(lms))
+        eyes = self.meta.scheme.eye_corners
+        got = [upright_box(p, eyes) for p in lms]
+        return np.array([b for b, _ in got]).reshape(-1, 4), np.array([a for _, a in got])
+
+    def crops(self, frame: np.ndarray, boxes: np.ndarray, adapt: bool = True,
+              angles=None) -> tuple[np.ndarray, list[np.ndarray]]:
+        mats = self.crop_matrices(boxes, adapt, angles)
         out = np.empty((len(mats), self.size, self.size, 3), np.uint8)
         for i, m in enumerate(mats):
             out[i] = warp(frame, m, self.size)
         return out, mats
 
-    def predict(self, frame: np.ndarray, boxes, color: str = "BGR", refine: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, frame: np.ndarray, boxes, color: str = "BGR", refine: int = 0,
+                angles=None) -> tuple[np.ndarray, np.ndarray]:
         """-> (landmarks (F, N, 2) float32 frame pixels, confidence (F, N) float32 in [0, 1]).
 
         ``refine`` > 0 crops again around the predicted landmarks that many times (the crop then matches
-        the training convention exactly; on ytf68 test with dlib's HOG boxes, NME 6.10% -> 5.49% -> 5.35%)."""
+        the training convention exactly; on ytf68 test with dlib's HOG boxes, NME 6.10% -> 5.49% -> 5.35%),
+        turned upright by their eye line (``upright``). ``angles``: see :meth:`crop_matrices`."""
         frame = np.asarray(frame)
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise FacetrackError(f"frame must be H x W x 3 uint8, got shape {frame.shape} dtype {frame.dtype}")
@@ -116,28 +140,29 @@ class LandmarkPredictor:
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         if not np.isfinite(boxes).all() or ((boxes[:, 2] - boxes[:, 0]) <= 0).any() or ((boxes[:, 3] - boxes[:, 1]) <= 0).any():
             raise FacetrackError("face boxes must be finite (x0, y0, x1, y1) with x1 > x0 and y1 > y0")
-        lms, conf = self.predict_batch([(frame, boxes)], color)[0]
+        lms, conf = self.predict_batch([(frame, boxes) if angles is None else (frame, boxes, angles)], color)[0]
         for _ in range(refine):
             if not len(lms):
                 break
-            lb = np.array([landmark_box(p) for p in lms], dtype=np.float64)
-            lms, conf = self.predict_batch([(frame, lb)], color, adapt=False)[0]  # landmark boxes: no adaptation
+            lb, ang = self.landmark_crops(lms)
+            lms, conf = self.predict_batch([(frame, lb, ang)], color, adapt=False)[0]  # landmark boxes: no adaptation
         return lms, conf
 
     def predict_batch(self, items: list[tuple[np.ndarray, np.ndarray]], color: str = "BGR",
                       adapt: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Several frames' faces in one network call: [(frame, boxes)] -> [(landmarks, confidence)].
-        ``adapt=False``: the boxes are landmark boxes already (no box adapter)."""
+        """Several frames' faces in one network call: [(frame, boxes)] or [(frame, boxes, angles)] ->
+        [(landmarks, confidence)]. ``adapt=False``: the boxes are landmark boxes already (no box adapter)."""
         t0 = time.perf_counter()
         all_crops, all_mats, counts = [], [], []
-        for frame, boxes in items:
+        for frame, boxes, *rest in items:
             boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+            angles = rest[0] if rest else None
             if self.device_crops:
-                m = self.crop_matrices(boxes, adapt)
+                m = self.crop_matrices(boxes, adapt, angles)
                 if m:
                     all_crops.append(self.device_crop_tensor(frame, m, color))
             else:
-                c, m = self.crops(frame, boxes, adapt)
+                c, m = self.crops(frame, boxes, adapt, angles)
                 all_crops.append(c)
             all_mats += m
             counts.append(len(m))

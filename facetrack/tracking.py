@@ -117,14 +117,19 @@ class Track:
     reported: bool = False          # has appeared in a frame's results (its "started" event was emitted)
     det_side: float = float("nan")  # side of the last detection that started or confirmed it
     det_ratio: float = float("nan")  # its landmark box side / det_side in its first good frame
+    crop: np.ndarray | None = None  # the next crop's box in the face's own frame turned by ``angle`` (None: ``box``)
+    angle: float = 0.0              # that turn, degrees clockwise (the last landmarks' eye line)
 
 
 class Tracker:
     def __init__(self, iou_threshold: float = 0.3, min_hits: int = 2, max_age: int = 10, max_tracks: int = 10,
-                 max_det_misses: int = 3, size_band: float = 0.6):
+                 max_det_misses: int = 3, size_band: float = 0.6, crop_of=None):
         self.iou_threshold, self.min_hits, self.max_age, self.max_tracks = iou_threshold, min_hits, max_age, max_tracks
         self.max_det_misses = max_det_misses
         self.size_band = size_band  # landmark box side / last detection's side outside [band, 1/band]: not good
+        # landmarks -> (box, angle) of the next crop when it is not the landmark box (upright crops); the landmark box
+        # still matches detections and measures the face
+        self.crop_of = crop_of
         self.tracks: list[Track] = []
         self._next_id = 1
         self.index = 0                  # the current frame (set by begin_frame), stamped on events
@@ -167,7 +172,7 @@ class Tracker:
             t = self.tracks[ti]
             t.det_score, t.det_misses, t.det_side = float(scores[di]), 0, _side(boxes[di])
             if t.misses > 0 or t.landmarks is None:
-                t.box = boxes[di].copy()  # its own landmarks are not trusted: restart from the detection
+                t.box, t.crop, t.angle = boxes[di].copy(), None, 0.0  # its landmarks are not trusted: restart from the detection
             # else: the box from its last landmarks is the tighter crop; the detection only confirms the track
         for ti in um_t:
             self.tracks[ti].det_misses += 1
@@ -202,6 +207,7 @@ class Tracker:
         self.mark(track, good)
         if good:
             track.box = box
+            track.crop, track.angle = self.crop_of(landmarks) if self.crop_of else (None, 0.0)
 
     def mark(self, track: Track, good: bool) -> None:
         """Record one frame's landmark quality for a track."""

@@ -19,6 +19,23 @@ def landmark_box(points: np.ndarray) -> tuple[float, float, float, float]:
     return float(p[:, 0].min()), float(p[:, 1].min()), float(p[:, 0].max()), float(p[:, 1].max())
 
 
+def upright_box(points: np.ndarray, eye_corners: tuple[int, int], max_deg: float = 90.0
+                ) -> tuple[tuple[float, float, float, float], float]:
+    """The points' box in the face's own upright frame: (box, angle_deg). ``angle_deg`` is the eye line's angle
+    (from the image-left outer eye corner to the other; clockwise on screen is positive, image y pointing down),
+    clipped to +-``max_deg``; the box has the extents of the points turned upright by it and their centre in frame
+    pixels. ``crop_matrix(cx, cy, side, size, angle_deg)`` cuts the crop turned upright."""
+    p = np.asarray(points, dtype=np.float64)
+    d = p[eye_corners[1]] - p[eye_corners[0]]
+    a = float(np.clip(np.degrees(np.arctan2(d[1], d[0])), -max_deg, max_deg))
+    c, s = np.cos(np.radians(a)), np.sin(np.radians(a))
+    u, v = c * p[:, 0] + s * p[:, 1], -s * p[:, 0] + c * p[:, 1]  # the points turned upright
+    uc, vc = (u.min() + u.max()) / 2, (v.min() + v.max()) / 2
+    x, y = c * uc - s * vc, s * uc + c * vc
+    hw, hh = (u.max() - u.min()) / 2, (v.max() - v.min()) / 2
+    return (float(x - hw), float(y - hh), float(x + hw), float(y + hh)), a
+
+
 def square_from_box(box, scale: float) -> tuple[float, float, float]:
     """(cx, cy, side): the square centred on a box (x0, y0, x1, y1), side = max(w, h) * scale."""
     x0, y0, x1, y1 = box

@@ -159,6 +159,68 @@ def test_refinement_recrops_on_the_landmark_box():
     assert np.abs(refined - tight).mean() < 2.0  # within 2% of the ~100 px face
 
 
+def test_upright_box_levels_the_eye_line():
+    """The box of a face turned by 25 degrees, in its own frame: the crop it gives holds the points level, with
+    the extents of the face before it was turned."""
+    from pipnet_model.augment import apply_affine, crop_matrix, landmark_box, upright_box
+    rng = np.random.default_rng(3)
+    p = rng.uniform(0, 100, (68, 2))
+    p[36], p[45] = [20, 40], [80, 40]
+    t = np.radians(25)
+    q = (p - 50) @ np.array([[np.cos(t), np.sin(t)], [-np.sin(t), np.cos(t)]]) + [300, 200]  # clockwise on screen
+    box, angle = upright_box(q, (36, 45))
+    assert angle == pytest.approx(25.0)
+    np.testing.assert_allclose(np.subtract(box[2:], box[:2]), np.ptp(p, 0), atol=1e-9)
+    r = apply_affine(q, crop_matrix((box[0] + box[2]) / 2, (box[1] + box[3]) / 2, 100, 100, angle))
+    assert r[45, 1] - r[36, 1] == pytest.approx(0.0, abs=1e-9)
+    np.testing.assert_allclose(landmark_box(r), landmark_box(p - p.min(0) + (99 - np.ptp(p, 0)) / 2), atol=1e-9)  # centre: pixel 49.5
+
+
+def test_upright_crops_hold_a_tilted_head(astronaut):
+    """The photograph turned 40 degrees: with crops turned level by the eye line (the default) the landmarks,
+    turned back, land where the upright photograph's are; level crops of the tilted head miss by more (the model
+    pulls its points towards an upright face). Measured: mean 0.9 px upright, 1.6 px level (a ~90 px face)."""
+    import cv2
+    h, w = astronaut.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), 40.0, 1.0)
+    turned = cv2.warpAffine(astronaut, m, (w, h))
+    c = np.array([[FACE[0], FACE[1]], [FACE[2], FACE[1]], [FACE[2], FACE[3]], [FACE[0], FACE[3]]]) @ m[:, :2].T + m[:, 2]
+    box = np.r_[c.min(0), c.max(0)]
+    err = {}
+    for up in (True, False):
+        p = LandmarkPredictor("default", device="cpu", upright=up)
+        ref, _ = p.predict(astronaut, [FACE], refine=2)
+        lm, _ = p.predict(turned, [box], refine=2)
+        back = (lm[0] - m[:, 2]) @ np.linalg.inv(m[:, :2]).T
+        err[up] = np.linalg.norm(back - ref[0], axis=1).mean()
+    assert err[True] < 2.0 and err[True] < 0.7 * err[False], err
+
+
+def test_the_tracker_crops_upright_when_asked(astronaut, detector_model):
+    """``TrackOptions(upright=True)``: after its first frame a track's crop is turned by the face's eye line, and on
+    the photograph turned 40 degrees its landmarks, turned back, land near the upright photograph's (level crops,
+    the tracker's default: mean 1.3 px off; upright 0.4 px, measured; eye line -36.9 degrees)."""
+    import cv2
+
+    from facetrack.pipeline import FaceTracker, TrackOptions
+    h, w = astronaut.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), 40.0, 1.0)
+    turned = cv2.warpAffine(astronaut, m, (w, h))
+    ref, _ = LandmarkPredictor("default", device="cpu").predict(astronaut, [FACE], refine=2)
+    err = {}
+    for up in (True, False):
+        ft = FaceTracker(TrackOptions(upright=up, smoother="none", reid=False, detector_model=str(detector_model)))
+        for i in range(4):
+            faces = ft.update(turned, i / 25, i).faces
+        (t,) = ft.tracker.tracks
+        eye = np.degrees(np.arctan2(*(faces[0].landmarks[45] - faces[0].landmarks[36])[::-1]))
+        assert (t.crop is not None and t.angle == pytest.approx(eye, abs=3.0)) if up else (t.crop is None and t.angle == 0)
+        back = (faces[0].landmarks - m[:, 2]) @ np.linalg.inv(m[:, :2]).T
+        err[up] = np.linalg.norm(back - ref[0], axis=1).mean()
+        ft.close()
+    assert err[True] < 2.0 and err[True] < 0.7 * err[False], err
+
+
 @pytest.mark.parametrize("precision,tol", [("fp16", 0.05), ("bf16", 0.5)])
 def test_torch_reduced_precisions_run_and_stay_close(precision, tol):
     """The dtype path torch takes on CUDA (fp16 by default there), exercised on the CPU with the trained
@@ -200,14 +262,16 @@ def test_a_model_without_an_int8_copy_runs_fp32_on_openvino_by_default(tmp_path)
 
 def test_fast_glue_matches_the_plain_numpy_steps_on_a_real_photo():
     """The runtime path's glue (OpenCV's blob maker for the input scaling, one batched matrix product back to
-    the frame) gives the landmarks of the plain numpy steps, within 0.05 px, on a real photograph."""
+    the frame) gives the landmarks of the plain numpy steps, within 0.05 px, on a real photograph. On the fp32
+    engine: the int8 copy quantizes its input, and with OpenVINO 2026.4.1 the two paths' float rounding (5e-7)
+    already flips input steps there (outputs 0.05 apart, one point 0.77 px): that compares quantization, not glue."""
     pytest.importorskip("skimage")
     from facetrack.samples import astronaut_bgr
     from pipnet_model.augment import apply_affine, from_unit, invert_affine
     from pipnet_model.runtime import decode_np
     img = astronaut_bgr()
     boxes = np.array([[175.0, 95.0, 275.0, 195.0], [160.0, 80.0, 300.0, 230.0]])
-    pred = LandmarkPredictor("default", device="cpu")
+    pred = LandmarkPredictor("default", device="cpu", precision="fp32")
     got, conf = pred.predict(img, boxes)
     crops, mats = pred.crops(img, boxes)
     m = pred.meta
