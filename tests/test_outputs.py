@@ -1,8 +1,10 @@
 """Whole runs into every output: the truth detector on generated clips (no model files needed: these run on a
 fresh clone), portrait clips stored sideways, and golden CSVs of the shared clips.
 
-Golden files (tests/golden/*.csv.gz) hold `facetrack track CLIP --csv --precision int8` of the shipped default
-model with the default settings otherwise (int8: the same numbers on every CPU). They change only when the model or the tracking rules change on purpose: then rewrite them
+Golden files (tests/golden/*.csv.gz) hold `facetrack track CLIP --csv --precision fp32` of the shipped default
+model with the default settings otherwise. fp32, not the int8 copy auto runs: OpenVINO's int8 kernels give other
+numbers on an AVX2-only CPU (AMD EPYC) than on one with VNNI/AMX (Intel Xeon): up to 0.8 px on a face, and on
+hamilton 11 track IDs instead of 13 (2026-12-01). They change only when the model or the tracking rules change on purpose: then rewrite them
 with ``FACETRACK_REGOLDEN=1 pytest tests/test_outputs.py -k golden`` and say why in the commit.
 """
 import csv
@@ -104,9 +106,9 @@ def test_golden_csv_of_the_shared_clips(name, tmp_path, detector_model):
     env = {**os.environ, "FACETRACK_DETECTOR_MODEL": str(detector_model),
            "FACETRACK_HOME": str(tmp_path)}
     out = tmp_path / "o.csv"
-    # int8 pinned (auto's choice too): the same numbers on every CPU, whatever auto may become
+    # fp32 pinned: int8 and bf16 kernels differ between CPU instruction sets (module docstring)
     r = subprocess.run([sys.executable, "-m", "facetrack", "track", str(video), "--csv", str(out), "--quiet",
-                        "--precision", "int8"], capture_output=True, text=True, cwd=ROOT, env=env)
+                        "--precision", "fp32"], capture_output=True, text=True, cwd=ROOT, env=env)
     assert r.returncode == 0, r.stderr[-1500:]
     gold = GOLDEN / f"{name}.csv.gz"
     if os.environ.get("FACETRACK_REGOLDEN"):
@@ -117,4 +119,6 @@ def test_golden_csv_of_the_shared_clips(name, tmp_path, detector_model):
     assert [(g["frame"], g["track_id"]) for g in got] == [(w["frame"], w["track_id"]) for w in want]
     a, b = np.array(_numbers(got)), np.array(_numbers(want))
     assert np.array_equal(np.isnan(a), np.isnan(b))
-    assert np.nanmax(np.abs(a - b)) <= 1e-3
+    # fp32 kernels of another instruction set differ in the last float bits: a value written with 2 decimals may
+    # round the other way (0.01)
+    assert np.nanmax(np.abs(a - b)) <= 0.02
