@@ -144,6 +144,29 @@ def test_duplicate_tracks_are_merged_into_the_older():
     assert [t.track_id for t in gone] == [2] and [t.track_id for t in tr.tracks] == [1]
 
 
+def test_a_track_that_slides_onto_another_face_goes_not_that_faces_own_track():
+    """Person A is hidden by B walking in front: A's crop slides onto B's face. Both tracks now hold B; A's track
+    (the older) jumped there, B's did not move: A's goes and B keeps its ID (the identity benchmark's cross clips)."""
+    from pipnet_model.augment import landmark_box
+
+    def face(x0):  # 68 points spread over a 100 px face whose left edge is x0
+        g = np.linspace(0, 1, 68)
+        return np.stack([x0 + 10 + 80 * g, 20 + 60 * ((g * 7) % 1)], 1)
+
+    tr = Tracker(min_hits=1)
+    a, b = tr.update_with_detections([[0, 0, 100, 100], [70, 0, 170, 100]], [0.9, 0.9])
+    for t, x0 in ((a, 0), (b, 70)):  # each on its own face
+        tr.observe(t, face(x0), np.ones(68), True)
+        tr.observe(t, face(x0), np.ones(68), True)
+    assert a.moved < 0.01 and b.moved < 0.01
+    tr.observe(a, face(66), np.ones(68), True)  # A's landmarks land on B's face
+    tr.observe(b, face(71), np.ones(68), True)
+    assert iou_matrix(a.box, b.box)[0, 0] > 0.6 and a.moved > 0.5
+    assert [t.track_id for t in tr.suppress_duplicates()] == [a.track_id]
+    assert [t.track_id for t in tr.tracks] == [b.track_id]
+    np.testing.assert_allclose(b.box, landmark_box(face(71)))
+
+
 def test_landmark_failures_remove_a_confirmed_track_after_max_age():
     tr = Tracker(min_hits=1, max_age=3)
     (t,) = tr.update_with_detections([[0, 0, 10, 10]], [0.9])
