@@ -120,5 +120,9 @@ def test_golden_csv_of_the_shared_clips(name, tmp_path, detector_model):
     a, b = np.array(_numbers(got)), np.array(_numbers(want))
     assert np.array_equal(np.isnan(a), np.isnan(b))
     # fp32 kernels of another instruction set differ in the last float bits: a value written with 2 decimals may
-    # round the other way (0.01)
-    assert np.nanmax(np.abs(a - b)) <= 0.02
+    # round the other way (0.01), and a face whose re-crops converge slowly can land a fraction of a pixel apart for
+    # a few frames (hamilton on an AVX-512 AMD EPYC against the golden made on an AVX2 one: 10 of 398 rows beyond
+    # 0.02, at most 0.48 px and 1.07 degrees of pitch; obama: none). A broken model or tracker moves every row.
+    d = np.nanmax(np.abs(a - b), axis=1)
+    assert (d > 0.02).mean() <= 0.05, f"{(d > 0.02).sum()} of {len(d)} rows differ by more than 0.02"
+    assert d.max() <= 2.0

@@ -105,7 +105,9 @@ def test_in_plane_rotation_moves_roll_by_the_same_angle(photo_pose, turn):
     exact = rotation_from_angles(0, 0, -turn) @ rotation_from_angles(*a)  # the camera turned about its axis
     off = rotation_from_angles(*b) @ exact.T
     off_deg = np.degrees(np.arccos(np.clip((np.trace(off) - 1) / 2, -1, 1)))
-    assert off_deg < 3.0, off_deg  # measured 1.9 / 1.4 degrees (level crops: 10.7 / 0.8)
+    # measured 1.9 / 1.4 degrees on an AVX2 AMD EPYC, 4.6 / 3.2 on an AVX-512 one (int8; fp32 there 3.8 / 2.8: PnP's
+    # pitch on this ~90 px face moves by degrees with sub-pixel landmark changes); level crops: 10.7 / 0.8
+    assert off_deg < 5.0, off_deg
 
 
 def test_mirror_negates_yaw_and_roll(photo_pose):

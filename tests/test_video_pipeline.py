@@ -108,7 +108,7 @@ def _errors_and_jitter(rows, truth, ref_patch_points):
     return float(np.mean(errs)), float(np.mean(jit))
 
 
-def test_kalman_smoothing_follows_motion_and_halves_jitter(detector_env, clip, tmp_path):
+def test_kalman_smoothing_follows_motion_and_cuts_jitter(detector_env, clip, tmp_path):
     from facetrack.landmarks import LandmarkPredictor
     from facetrack.samples import PATCH_BOX, astronaut_bgr
     truth = load_truth(clip)
@@ -131,9 +131,10 @@ def test_kalman_smoothing_follows_motion_and_halves_jitter(detector_env, clip, t
     # the smoother's lag costs a little accuracy on the moving part: 2-3% with the 2026-11-30 model and Kalman
     # accel_std 2.0; more than 5% is a regression. Jitter, smoothed / raw, by precision: int8 (the default) 0.48x
     # (its raw landmarks jitter most, 1.5e-3), bf16 0.58x and fp32 0.59x (raw 0.9e-3 and 0.7e-3, smoothed 0.53e-3
-    # and 0.42e-3 against int8's 0.73e-3)
+    # and 0.42e-3 against int8's 0.73e-3) on an Intel Xeon; int8 0.53x on an AVX-512 AMD EPYC (raw 1.7e-3). A smoother
+    # that does nothing gives 1.0x
     assert e_k <= e_none * 1.05, res
-    assert j_k <= 0.5 * j_none, res
+    assert j_k <= 0.62 * j_none, res
 
 
 def test_obama_one_track_in_95_percent_of_frames(detector_env, tmp_path):
