@@ -166,5 +166,5 @@ register("mediapipe", _mediapipe, "MediaPipe BlazeFace short range (model fetche
 register("opencv", _opencv, "OpenCV Haar cascade (ships with OpenCV; a fallback)")
 register("retinaface", _retinaface, "RetinaFace MobileNet-0.25: far and small faces (model fetched with pip, cached)")
 register("auto", _auto, "BlazeFace every detection round, RetinaFace sweeping for far faces once a second")
-register("fallback", _fallback, "BlazeFace, and RetinaFace (at most once a second) in frames where BlazeFace finds no face")
+register("fallback", _fallback, "BlazeFace, and RetinaFace once a second in frames where BlazeFace finds no face, every 5 s where it finds some, and on every still image")
 register("truth", _truth, "boxes from a clip's known path (the sample clip's .json): tests and benchmarks")

@@ -6,9 +6,12 @@ BlazeFace runs at every detection round; RetinaFace looks at the frame (a "sweep
 seconds of video (and on every still image), and its faces that BlazeFace did not report are added:
 
 - ``auto`` (``sweep="always"``): a sweep every ``sweep_s``, whatever BlazeFace found (mixed near and far faces);
-- ``fallback`` (``sweep="empty"``): a sweep only in frames where BlazeFace found no face, so footage whose faces
-  BlazeFace finds never loads RetinaFace at all, and a lone small face (a far speaker, the start of a zoom) is
-  still found within a second.
+- ``fallback`` (``sweep="empty"``): in video, a sweep every ``sweep_s`` in frames where BlazeFace found no face (a
+  lone small face - a far speaker, the start of a zoom - is found within a second), and every ``busy_sweep_s`` (5 s)
+  where it found some (a far face beside a near one is found within that, at 1/5 of auto's cost); the first sweep
+  beside found faces comes ``busy_sweep_s`` into the stream, so a short clip whose faces BlazeFace finds never loads
+  RetinaFace. Still images (no time) are swept every time, as with ``auto``: a photo's far faces count more than
+  ~10-25 ms.
 
 Between sweeps the tracker follows every face it has by its landmarks, so a far face found by a sweep is kept.
 Boxes are reported in BlazeFace's convention (RetinaFace's mapped through both box adapters). RetinaFace's model is
@@ -27,18 +30,21 @@ from ..types import Detection
 class AutoDetector:
     name = "auto"
 
-    def __init__(self, model_path=None, min_score: float = 0.5, sweep_s: float = 1.0, sweep: str = "always"):
+    def __init__(self, model_path=None, min_score: float = 0.5, sweep_s: float = 1.0, sweep: str = "always",
+                 busy_sweep_s: float | None = 5.0):
         from .mediapipe import MediaPipeDetector
         if sweep not in ("always", "empty"):
             raise FacetrackError(f"sweep must be 'always' or 'empty', got {sweep!r}")
         self.near = MediaPipeDetector(model_path=model_path, min_score=min_score)
         self.box_adapter = self.near.box_adapter
         self.sweep_s, self.sweep, self.min_score = sweep_s, sweep, min_score
+        self.busy_sweep_s = busy_sweep_s  # fallback: the sweep period in frames where BlazeFace found faces (None: never)
         if sweep == "empty":
             self.name = "fallback"
         self._far = None
         self._far_failed = False
         self._last_sweep = -float("inf")
+        self._t0 = self._prev_t = None  # the stream's first and latest times
         self.sweeps = 0
 
     @property
@@ -57,10 +63,16 @@ class AutoDetector:
     def detect(self, frame: np.ndarray, time_s: float | None = None) -> list[Detection]:
         from ..tracking import iou_matrix
         dets = list(self.near.detect(frame, time_s))
-        if self.sweep == "empty" and dets:
-            return dets
-        # time going back means a new stream (batch reuses the detector): sweep its first frame too
-        if self._far_failed or (time_s is not None and 0 <= time_s - self._last_sweep < self.sweep_s):
+        if time_s is not None:  # video (a still image is swept every time)
+            if self._prev_t is None or time_s < self._prev_t:  # time going back: a new stream (batch reuses the
+                self._t0, self._last_sweep = time_s, -float("inf")  # detector); its first frame is swept too
+            self._prev_t = time_s
+            if self.sweep == "empty" and dets:
+                if self.busy_sweep_s is None or time_s - max(self._t0, self._last_sweep) < self.busy_sweep_s:
+                    return dets
+            elif time_s - self._last_sweep < self.sweep_s:
+                return dets
+        if self._far_failed:
             return dets
         far = self.far
         if far is None:
