@@ -266,7 +266,7 @@ def read_int8(model_path: str | Path | None):
     f = int8_file(model_path)
     if f is None or not f.is_file() or not f.with_suffix(".bin").is_file():
         return None, f"no quantized model at {f}" if f else "the model has no file to find a quantized one beside"
-    import openvino as ov
+    ov = import_openvino()
     try:
         om = ov.Core().read_model(str(f))
         key = om.get_rt_info(INT8_KEY).astype(str) if om.has_rt_info(INT8_KEY) else None
@@ -275,6 +275,38 @@ def read_int8(model_path: str | Path | None):
     if key != file_key(model_path):
         return None, f"{f} was quantized from another model file (re-run facetrack quantize)"
     return om, str(f)
+
+
+def import_openvino():
+    """``import openvino`` without its model converter: the package's ``__init__`` imports ``openvino.tools.ovc``
+    (~0.1 s, a tenth of a 1-frame job's start-up) inside ``try/except ImportError``, and facetrack only reads ONNX
+    and OpenVINO files, so ``None`` stands in ``sys.modules`` for the converter during the import (Python's way
+    of making an import fail). ``openvino.convert_model`` is then a function that imports the converter when
+    called: code that uses it (NNCF, a user's script) still works. An OpenVINO whose ``__init__`` does not
+    tolerate the missing converter is imported the plain way."""
+    if "openvino" in sys.modules:
+        return sys.modules["openvino"]
+    key = "openvino.tools.ovc"
+    blocked = key not in sys.modules
+    if blocked:
+        sys.modules[key] = None
+    try:
+        import openvino as ov
+    except ImportError:
+        if not blocked:
+            raise
+        del sys.modules[key]
+        blocked = False
+        import openvino as ov
+    finally:
+        if blocked and key in sys.modules and sys.modules[key] is None:
+            del sys.modules[key]
+    if not hasattr(ov, "convert_model"):
+        def convert_model(*args, **kwargs):
+            from openvino.tools.ovc import convert_model as convert
+            return convert(*args, **kwargs)
+        ov.convert_model = convert_model
+    return ov
 
 
 # ------------------------------------------------------------------------------------------ runners
@@ -331,7 +363,7 @@ class OpenVINORunner:
                  precision: str | None = None, int8_model=None):
         """``int8_model``: the quantized ov.Model (from :func:`read_int8`) when ``precision`` is int8, else the
         network is read from ``onnx_path``."""
-        import openvino as ov
+        ov = import_openvino()
         self.core = core = ov.Core()
         use_compile_cache(core)
         self.cfg = cfg = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads or cpu_threads()}

@@ -168,6 +168,28 @@ print("ok")
     assert (tmp_path / "p.png").stat().st_size > 1000
 
 
+def test_openvino_loads_without_its_converter_and_convert_model_still_works(tmp_path):
+    """The runtime imports OpenVINO without openvino.tools.ovc (~0.1 s of start-up); ``openvino.convert_model``
+    still converts (it imports the converter when called), and the converter can be imported as usual."""
+    onnx = ROOT / "facetrack" / "models" / "pipnet68_efficientnet_lite0.onnx"
+    code = f'''
+import sys
+from facetrack.backends import import_openvino, make_runner
+ov = import_openvino()
+assert "openvino.tools.ovc" not in sys.modules and ov.Core().available_devices
+from facetrack.landmarks import LandmarkPredictor
+LandmarkPredictor("default", device="cpu")  # the runtime path: int8 read, compiled
+assert "openvino.tools.ovc" not in sys.modules
+m = ov.convert_model({str(onnx)!r})
+assert m.inputs[0].get_partial_shape()[1] == 3
+from openvino.tools.ovc import convert_model
+assert "openvino.tools.ovc" in sys.modules
+print("ok")
+'''
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+
+
 def test_reid_without_its_extra_is_one_line_and_no_traceback_at_exit(tmp_path, clip, detector_model):
     """The plain install has no dlib: re-identification is off by default there, and asking for it says what to
     install, in one line, without MediaPipe's threads leaving a traceback at exit."""

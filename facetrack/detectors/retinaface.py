@@ -70,12 +70,12 @@ class RetinaFaceDetector:
             sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
             self._run = lambda x: sess.run(None, {"input": x})
         except ImportError:
+            from ..backends import import_openvino, use_compile_cache
             try:
-                import openvino as ov
+                ov = import_openvino()
             except ImportError:
                 raise FacetrackError("the retinaface detector needs onnxruntime or openvino "
                                      "(pip install 'facetrack[onnx]')") from None
-            from ..backends import use_compile_cache
             core = ov.Core()
             use_compile_cache(core)
             om = core.read_model(str(path))
