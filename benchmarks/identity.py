@@ -1,6 +1,7 @@
 """Who is who: identity through tracking, against ground truth, on clips made from labelled faces of real people.
 
     python benchmarks/identity.py --out runs/identity --first-seed 6 --seeds 3 --variants none,reid
+    python benchmarks/identity.py --out runs/identity_g50 --gop 50 --variants reid,reid_chunked  # batch chunks
 
 Each clip (640 x 360, 25 frames/s, 8 s, H.264) is built from faces of the ytf68 *test* people (43 people none of whom
 the model saw; several frames of each, from one video), pasted with a soft edge on scikit-image photographs at
@@ -89,8 +90,9 @@ def scenario(name: str) -> dict:
     raise ValueError(name)
 
 
-def render(name: str, seed: int, pool: list[list], bgs: list[np.ndarray], out: Path) -> Path:
-    """Write the clip and ``out.truth.json`` (per frame: [[person, x0, y0, x1, y1, visible], ...])."""
+def render(name: str, seed: int, pool: list[list], bgs: list[np.ndarray], out: Path, gop: int | None = None) -> Path:
+    """Write the clip and ``out.truth.json`` (per frame: [[person, x0, y0, x1, y1, visible], ...]). ``gop``: a
+    keyframe every that many frames (where ``facetrack batch --chunk-seconds`` may cut; default: x264's own)."""
     import av
     rng = np.random.default_rng(seed * 100 + SCENARIOS.index(name))
     sc = scenario(name)
@@ -103,7 +105,7 @@ def render(name: str, seed: int, pool: list[list], bgs: list[np.ndarray], out: P
     with av.open(str(out), "w") as c:
         st = c.add_stream("libx264", rate=FPS)
         st.width, st.height, st.pix_fmt = W, H, "yuv420p"
-        st.options = {"crf": "23", "preset": "veryfast"}
+        st.options = {"crf": "23", "preset": "veryfast", **({"g": str(gop), "keyint_min": str(gop)} if gop else {})}
         for i in range(int(SECONDS * FPS)):
             t = i / FPS
             scene = next(b for t0, t1, b in sc["scenes"] if t0 <= t < t1)
@@ -234,7 +236,25 @@ def run_facetrack(clip: Path, out_csv: Path, args: list[str]) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-VARIANTS = {"none": ["--no-reid"], "reid": ["--reid"], "reid_upright": ["--reid", "--upright"]}
+def run_batch_chunked(clip: Path, out_csv: Path, args: list[str], chunk_s: float) -> dict:
+    """`facetrack batch CLIP --chunk-seconds S` (2 workers), its CSV moved to ``out_csv``; the summary as `track`'s
+    (frames, and the batch's wall seconds with no set-up split off)."""
+    d = out_csv.with_suffix("")
+    r = subprocess.run([sys.executable, "-m", "facetrack", "batch", str(clip), "--out", str(d), "--csv", "--quiet",
+                        "--chunk-seconds", str(chunk_s), "--workers", "2", *args], capture_output=True, text=True,
+                       env=os.environ)
+    if r.returncode != 0:
+        raise SystemExit(f"facetrack batch failed on {clip}: {r.stderr[-500:]}")
+    s = json.loads(r.stdout.strip().splitlines()[-1])
+    m = json.loads((d / "manifest.jsonl").read_text().splitlines()[0])
+    if m.get("chunks", 1) < 2:
+        raise SystemExit(f"{clip} was not cut into chunks (render it with --gop)")
+    os.replace(d / f"{clip.stem}.csv", out_csv)
+    return {"frames": s["frames"], "seconds": s["seconds"], "setup_seconds": 0.0}
+
+
+VARIANTS = {"none": ["--no-reid"], "reid": ["--reid"], "reid_upright": ["--reid", "--upright"],
+            "reid_chunked": ["--reid"], "none_chunked": ["--no-reid"]}  # *_chunked: batch --chunk-seconds
 
 
 def main() -> None:
@@ -245,6 +265,8 @@ def main() -> None:
     ap.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
     ap.add_argument("--variants", default="none,reid")
+    ap.add_argument("--gop", type=int, default=None, help="render new clips with a keyframe every N frames")
+    ap.add_argument("--chunk-seconds", type=float, default=4.0, help="for the *_chunked variants")
     a = ap.parse_args()
     out = Path(a.out)
     pool = people(a.data)
@@ -254,7 +276,7 @@ def main() -> None:
         for name in a.scenarios.split(","):
             clip = out / f"{name}_{seed}.mp4"
             if not clip.is_file() or not Path(str(clip) + ".truth.json").is_file():
-                render(name, seed, pool, bgs, clip)
+                render(name, seed, pool, bgs, clip, gop=a.gop)
             clips.append(clip)
     res: dict = {"clips": len(clips), "frames_per_clip": int(SECONDS * FPS), "size": f"{W}x{H}", "face_px": SIZE,
                  "variants": {}}
@@ -264,7 +286,10 @@ def main() -> None:
         frames = secs = 0.0
         for clip in clips:
             truth = json.loads(Path(str(clip) + ".truth.json").read_text())["frames"]
-            s = run_facetrack(clip, out / f"{clip.stem}.{v}.csv", VARIANTS[v])
+            if v.endswith("_chunked"):
+                s = run_batch_chunked(clip, out / f"{clip.stem}.{v}.csv", VARIANTS[v], a.chunk_seconds)
+            else:
+                s = run_facetrack(clip, out / f"{clip.stem}.{v}.csv", VARIANTS[v])
             frames += s["frames"]
             secs += s["seconds"] - s["setup_seconds"]
             sc = score(truth, read_tracks(out / f"{clip.stem}.{v}.csv"))

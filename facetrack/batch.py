@@ -2,7 +2,8 @@
 
 Local mode runs a process pool (one FaceTracker per worker, loaded once); Ray mode runs one task per video,
 or per time chunk of a long video (cut at keyframes; track IDs offset per chunk and stitched across chunk
-borders by box overlap). Outputs are written under temporary names and renamed when complete, so a crash
+borders by box overlap, and with re-identification a person who comes back in a later chunk takes their ID back
+by appearance). Outputs are written under temporary names and renamed when complete, so a crash
 never leaves a half file under a final name; ``resume`` skips videos whose outputs are complete.
 """
 from __future__ import annotations
@@ -103,6 +104,12 @@ def _part(p: Path, tag: str = "") -> Path:
     return p.with_name(f".{p.name}{tag}.part" + (p.suffix if p.suffix == ".mp4" else ""))
 
 
+def _identities_file(out: Path, rel: str, chunk: int) -> Path:
+    """A chunk's re-identification views (JSON), kept for the merger to link identities across chunks."""
+    base = out / rel
+    return base.with_name(f".{base.name}.chunk{chunk}.identities.json")
+
+
 def _started_marker(out: Path, job: "Job") -> Path:
     """Exists while a worker runs the job: after a pool breaks it tells the job that was running (and killed
     its worker) from the ones that were only queued."""
@@ -175,6 +182,9 @@ def run_job(job: Job, o: BatchOptions) -> dict:
             sinks.append(_DieAfter(5))
         ft = _WorkerTracker.get(o.track, o.threads_per_worker)
         ft.reset(job.frame_offset)
+        reid = next((a for a in ft.analysers if hasattr(a, "identities")), None)
+        if reid is not None:
+            reid.unseen_past = job.chunk > 0  # people may return from earlier chunks: young tracks take their looks
         with VideoSource(job.source, start_s=job.start_s, end_s=job.end_s) as src:
             s = run(src, sinks, ft, progress=False)
         if s["interrupted"]:
@@ -182,6 +192,11 @@ def run_job(job: Job, o: BatchOptions) -> dict:
         if job.chunk < 0:
             for k, p in parts.items():
                 os.replace(p, finals[k])
+        elif reid is not None:  # the chunk's identities, for the merger to link across chunks
+            f = _identities_file(out, job.rel, job.chunk)
+            tmp = f.with_name(f.name + ".part")
+            tmp.write_text(json.dumps(reid.identities()))
+            os.replace(tmp, f)
         rec.update(status="partial" if s.get("truncated") else "done", frames=s["frames"], faces=s["faces"],
                    tracks=s["tracks"])
         if s.get("truncated"):  # outputs hold what decoded; the file promised more
@@ -190,6 +205,7 @@ def run_job(job: Job, o: BatchOptions) -> dict:
         rec["error"] = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
         for p in parts.values():
             p.unlink(missing_ok=True)
+        _identities_file(out, job.rel, job.chunk).unlink(missing_ok=True)
     marker.unlink(missing_ok=True)
     rec["seconds"] = round(time.time() - t0, 3)
     rec["fps"] = round(rec["frames"] / max(rec["seconds"], 1e-9), 2)
@@ -280,6 +296,7 @@ def merge_chunks(rel: str, n_chunks: int, o: BatchOptions) -> dict:
                         used.add(i)
                         m[b[j]["track_id"]] = mapping[k - 1][a[i]["track_id"]]
         mapping.append(m)
+    _link_identities(out, rel, rows_by_chunk, mapping)
     tracks = set()
     tmp = _part(finals["csv"])
     with open(tmp, "w", newline="") as f:
@@ -316,6 +333,44 @@ def merge_chunks(rel: str, n_chunks: int, o: BatchOptions) -> dict:
         for p in finals.values():
             _part(p, f".chunk{k}").unlink(missing_ok=True)
     return {"tracks": len(tracks)}
+
+
+def _link_identities(out: Path, rel: str, rows_by_chunk: list[list[dict]], mapping: list[dict[str, int]]) -> None:
+    """Re-identification across chunks (when every chunk kept its identities' views): an ID that began inside a
+    later chunk takes an earlier chunk's ID by appearance (:func:`facetrack.reid.link_across_chunks`); ``mapping``
+    is updated in place. Without the views (no ``reid`` extra) the IDs stay as the box stitching left them."""
+    files = [_identities_file(out, rel, k) for k in range(len(rows_by_chunk))]
+    try:
+        if not all(f.is_file() for f in files):
+            return
+        from .reid import link_across_chunks
+        spans: dict[int, list[float]] = {}
+        for k, rows in enumerate(rows_by_chunk):
+            for r in rows:
+                t, i = float(r["time_s"]), mapping[k][r["track_id"]]
+                sp = spans.setdefault(i, [t, t])
+                sp[0], sp[1] = min(sp[0], t), max(sp[1], t)
+        views: dict[int, list] = {}
+        seen: dict[int, float] = {}
+        for k, f in enumerate(files):
+            for ident, d in json.loads(f.read_text()).items():
+                i = mapping[k].get(ident)
+                if i is None:  # described, but no row carries it (it took another ID back)
+                    continue
+                views.setdefault(i, []).extend(d["views"])
+                seen[i] = seen.get(i, 0.0) + d["last_s"] - d["first_s"]
+        # IDs of later chunks that no box stitching continued: a person who appeared (or came back) there
+        new = [i for k, m in enumerate(mapping) if k for local, i in m.items()
+               if i == k * ID_STRIDE + int(local) and i in spans]
+        links = link_across_chunks(spans, views, seen, new)
+        for m in mapping:
+            for local, i in m.items():
+                while i in links:
+                    i = links[i]
+                m[local] = i
+    finally:
+        for f in files:
+            f.unlink(missing_ok=True)
 
 
 # -------------------------------------------------------------------------------------- manifest

@@ -15,6 +15,11 @@ later); its first frames may carry its own number until then. Only IDs of tracks
 screen at once never share one; output IDs are the tracker's own numbers (never reused), so a returned ID cannot
 collide with a new one. Tracker events keep the tracker's numbers. Measured with ``benchmarks/identity.py``
 (docs/tracking.md).
+
+Chunks of ``facetrack batch --chunk-seconds`` run apart, each with its own re-identifier; each keeps the views of
+every identity it described (:meth:`ReIdentifier.identities`), and after the chunks the same rule links an ID begun
+in a later chunk to an earlier chunk's (:func:`link_across_chunks`). In a later chunk a young track takes its looks
+even with nobody remembered there (``unseen_past``): its first view may be of a face still half hidden.
 """
 from __future__ import annotations
 
@@ -40,12 +45,15 @@ def available() -> bool:
         return False
 
 
+THRESHOLD, MARGIN, MEMORY_S, MIN_SEEN_S = 0.6, 0.04, 60.0, 0.75  # the matching rule's defaults (module docstring)
+
+
 class ReIdentifier:
     """Maps the tracker's track numbers to identities (see the module docstring)."""
 
-    def __init__(self, threshold: float = 0.6, margin: float = 0.04, memory_s: float = 60.0, refresh_s: float = 10.0,
-                 min_quality: float = 0.45, decide_s: float = 1.0, max_yaw: float = 53.0, min_seen_s: float = 0.75,
-                 views: int = 3, tries: int = 3, retry_s: float = 0.25):
+    def __init__(self, threshold: float = THRESHOLD, margin: float = MARGIN, memory_s: float = MEMORY_S,
+                 refresh_s: float = 10.0, min_quality: float = 0.45, decide_s: float = 1.0, max_yaw: float = 53.0,
+                 min_seen_s: float = MIN_SEEN_S, views: int = 3, tries: int = 3, retry_s: float = 0.25):
         try:
             import dlib
         except ImportError:
@@ -61,6 +69,9 @@ class ReIdentifier:
         self.max_yaw = max_yaw
         self.min_seen_s = min_seen_s  # a track is remembered only after this long since its first good view
         self.views, self.tries, self.retry_s = views, tries, retry_s
+        # a later chunk of `batch --chunk-seconds`: people may come back from chunks this run never saw, so a young
+        # track takes its looks even with nobody remembered here (the views go to the linking afterwards)
+        self.unseen_past = False
         self.reset()
 
     def reset(self) -> None:
@@ -72,6 +83,7 @@ class ReIdentifier:
         self.first_good: dict[int, float] = {}                           # track -> first described at
         self.returns = 0
         self.descriptors = 0
+        self.described: dict[int, tuple[list, float, float]] = {}  # identity -> (views, first good view, last seen)
 
     def describe(self, frame: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         d = self.dlib
@@ -134,8 +146,19 @@ class ReIdentifier:
                 if young:
                     self._try_return(tid, desc, time_s)
             self.active[tid] = (views, at, time_s)
+        if tid in self.active:
+            ident = self.identity[tid]
+            first = self.described.get(ident, (None, self.first_good[tid]))[1]
+            self.described[ident] = (self.active[tid][0], min(first, self.first_good[tid]), time_s)
         face.track_id = self.identity[tid]
         return face
+
+    def identities(self) -> dict[int, dict]:
+        """Every identity described in this run: its views (descriptors as lists), first good view and last seen
+        (seconds of video). ``facetrack batch`` keeps them per chunk to link identities across chunks
+        (:func:`link_across_chunks`)."""
+        return {ident: {"views": [np.asarray(v).round(5).tolist() for v in views], "first_s": first, "last_s": last}
+                for ident, (views, first, last) in self.described.items()}
 
     def _keep(self, views: list) -> list:
         """The first view and the latest ones, ``views`` in all."""
@@ -145,8 +168,8 @@ class ReIdentifier:
         """A young track's view against the remembered identities; another try later while it has tries left."""
         looked = self.looks.pop(tid, 0)
         candidates = self._candidates(time_s)
-        if time_s - self.born[tid] > self.decide_s or not candidates:  # nobody to come back as: no other look
-            return
+        if time_s - self.born[tid] > self.decide_s or not (candidates or self.unseen_past):
+            return  # nobody to come back as: no other look
         best = self._match(desc, candidates)
         if best is not None:
             old = self.memory.pop(best)[0]
@@ -172,3 +195,37 @@ class ReIdentifier:
 
     def summary(self) -> dict:
         return {"reid": {"returns": self.returns, "descriptors": self.descriptors}}
+
+
+def link_across_chunks(spans: dict[int, tuple[float, float]], views: dict[int, list], seen: dict[int, float],
+                       new: list[int], threshold: float = THRESHOLD, margin: float = MARGIN,
+                       memory_s: float = MEMORY_S, min_seen_s: float = MIN_SEEN_S) -> dict[int, int]:
+    """Identities of a chunked video (``facetrack batch --chunk-seconds``) that are one person: chunks run apart,
+    each with its own re-identifier, so a person who leaves in one chunk and comes back in a later one gets two
+    IDs; this links them afterwards with the rule a chunk uses inside itself.
+
+    ``spans``: ID -> (first, last) time on screen in the whole video (seconds); ``views``: ID -> descriptors;
+    ``seen``: ID -> seconds seen well (only IDs seen well for ``min_seen_s`` are remembered); ``new``: IDs that began
+    inside a later chunk (not continued across a chunk border), the ones that may take an earlier ID. In order of
+    their first time, each takes the ID whose time on screen ended before it began (at most ``memory_s`` before)
+    and whose nearest descriptor is within ``threshold`` and ``margin`` nearer than any other ID's. Returns
+    {new ID: earlier ID}; an ID taken back spans both times after, so two people on screen at once never share one.
+    """
+    spans = {k: tuple(v) for k, v in spans.items()}
+    links: dict[int, int] = {}
+    for nid in sorted(new, key=lambda k: spans[k][0]):
+        if not views.get(nid):
+            continue
+        t0 = spans[nid][0]
+        cands = [k for k in spans if k != nid and k not in links and views.get(k) and seen.get(k, 0.0) >= min_seen_s
+                 and spans[k][1] < t0 and t0 - spans[k][1] <= memory_s]
+        dists = sorted((min(float(np.linalg.norm(np.asarray(a) - np.asarray(b))) for a in views[k] for b in views[nid]), k)
+                       for k in cands)
+        if dists and dists[0][0] < threshold and (len(dists) == 1 or dists[1][0] - dists[0][0] >= margin):
+            old = dists[0][1]
+            links[nid] = old
+            spans[old] = (spans[old][0], max(spans[old][1], spans[nid][1]))
+            views[old] = [*views[old], *views[nid]]
+            seen[old] = seen.get(old, 0.0) + seen.get(nid, 0.0)
+            del spans[nid]
+    return links

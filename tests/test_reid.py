@@ -130,3 +130,78 @@ def test_a_returning_track_looks_again_and_keeps_several_views():
     views[:] = [near(a, 0.0)]
     ids = [step(4, 8 + k / 10, 0.2 if k < 12 else 1.0) for k in range(20)]
     assert set(ids) == {4} and r.returns == 1
+    # a later chunk of a batch (unseen_past): with nobody remembered here a new track still takes its three looks
+    # (at 0, 0.2 and 0.4 s), and all its views are kept for the linking across chunks
+    r.reset()
+    r.unseen_past = True
+    views[:] = [near(b, 0.5), near(b, 0.2), b]
+    n = len(calls)
+    assert [step(1, 20 + k / 10) for k in range(10)] == [1] * 10
+    assert len(calls) - n == 3 and len(r.identities()[1]["views"]) == 3
+
+
+def test_link_across_chunks_takes_back_an_ended_id_and_never_one_on_screen():
+    """The rule ``facetrack batch --chunk-seconds`` applies afterwards: an ID begun in a later chunk takes the
+    earlier ID nearest in appearance, only one that ended before it began, was seen well long enough, is within
+    memory, and is clearly nearer than any other. Descriptors made up (128 numbers, distances set by hand)."""
+    from facetrack.reid import link_across_chunks
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, 1, 128), rng.normal(0, 1, 128)
+    a, b = 0.65 * a / np.linalg.norm(a), 0.65 * b / np.linalg.norm(b)  # two people: ~0.9 apart (dlib: > 0.6)
+    near = lambda v, d: v + d * rng.normal(0, 1, 128) / np.sqrt(128)  # noqa: E731 - the same person, another view
+
+    def link(spans, views, seen=None, new=(), **kw):
+        return link_across_chunks(dict(spans), {k: list(v) for k, v in views.items()},
+                                  dict(seen or {k: 5.0 for k in spans}), list(new), **kw)
+    # 1 (person a) left at 3 s; 2 (person b) on screen 0-8 s; 1000001 (person a again) from 5 s
+    spans = {1: (0.0, 3.0), 2: (0.0, 8.0), 1_000_001: (5.0, 8.0)}
+    views = {1: [a], 2: [b], 1_000_001: [near(a, 0.15)]}
+    assert link(spans, views, new=[1_000_001]) == {1_000_001: 1}  # b is on screen: never a candidate
+    assert link(spans, {**views, 1_000_001: [near(b, 0.15)]}, new=[1_000_001]) == {}  # looks like b, who is there
+    assert link(spans, views, seen={1: 0.5, 2: 5.0, 1_000_001: 5.0}, new=[1_000_001]) == {}  # 1 seen too briefly
+    assert link(spans, views, new=[1_000_001], memory_s=1.0) == {}  # 1 ended 2 s before: beyond memory
+    assert link(spans, {**views, 1_000_001: [near(a, 2.0)]}, new=[1_000_001]) == {}  # too far from anyone
+    # two ended IDs about as near: no decision (margin); one clearly nearer: that one
+    spans2 = {1: (0.0, 3.0), 3: (0.0, 3.5), 1_000_001: (5.0, 8.0)}
+    q = near(a, 0.1)
+    assert link(spans2, {1: [a], 3: [a + 0.001], 1_000_001: [q]}, new=[1_000_001]) == {}
+    assert link(spans2, {1: [a], 3: [b], 1_000_001: [q]}, new=[1_000_001]) == {1_000_001: 1}
+    # an ID taken back spans both times: a later new ID that overlaps the second part cannot take it too
+    spans3 = {1: (0.0, 2.0), 1_000_001: (3.0, 6.0), 2_000_001: (5.0, 8.0)}
+    got = link(spans3, {1: [a], 1_000_001: [near(a, 0.1)], 2_000_001: [near(a, 0.1)]},
+               new=[1_000_001, 2_000_001])
+    assert got == {1_000_001: 1}
+
+
+def test_batch_chunks_give_a_returning_person_their_id_back(tmp_path, detector_model):
+    """`facetrack batch --chunk-seconds 4` on a clip whose second person walks out at 2-3 s and back in at 5-6 s:
+    the chunk border (the keyframe at 4 s) falls while they are away, so only re-identification across chunks
+    gives them their ID back (before it: three IDs for two people)."""
+    import json
+    import sys
+    from facetrack import reid
+    if not reid.available():
+        pytest.skip("re-identification needs the reid extra (dlib-bin, face_recognition_models)")
+    pytest.importorskip("skimage")
+    from conftest import ROOT, shared_path
+    data = shared_path("data/ytf68/test.csv")
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import identity
+    from detection import backgrounds
+    from facetrack.batch import BatchOptions, run_batch
+    from facetrack.pipeline import TrackOptions
+    clip = identity.render("leave_return", 0, identity.people(f"csv:{data}"), backgrounds(identity.W, identity.H),
+                           tmp_path / "lr.mp4", gop=50)
+    truth = json.loads((tmp_path / "lr.mp4.truth.json").read_text())["frames"]
+    res = {}
+    for on in (True, False):
+        out = tmp_path / f"out_{on}"
+        o = BatchOptions(out=str(out), chunk_seconds=4.0, workers=2,
+                         track=TrackOptions(device="cpu", detector_model=str(detector_model), reid=on))
+        assert run_batch([str(clip)], o, progress=False)["done"] == 1
+        assert json.loads((out / "manifest.jsonl").read_text())["chunks"] == 2
+        assert not list(out.glob(".*identities*"))  # the chunks' views are removed after the merge
+        res[on] = identity.score(truth, identity.read_tracks(out / "lr.csv"))
+    assert res[True]["returns"] == res[True]["regained"] == 1 and res[True]["ids"] == 2, res
+    assert res[True]["shared"] == 0
+    assert res[False]["regained"] == 0 and res[False]["ids"] == 3, res  # the tracker alone: a new ID
