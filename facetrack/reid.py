@@ -146,19 +146,25 @@ class ReIdentifier:
                 if young:
                     self._try_return(tid, desc, time_s)
             self.active[tid] = (views, at, time_s)
-        if tid in self.active:
-            ident = self.identity[tid]
-            first = self.described.get(ident, (None, self.first_good[tid]))[1]
-            self.described[ident] = (self.active[tid][0], min(first, self.first_good[tid]), time_s)
         face.track_id = self.identity[tid]
         return face
 
+    @staticmethod
+    def _note(described: dict, ident: int, views: list, first: float, last: float) -> None:
+        """An identity's latest views, earliest good view and last time seen, into ``described``."""
+        if ident in described:
+            first = min(first, described[ident][1])
+        described[ident] = (views, first, last)
+
     def identities(self) -> dict[int, dict]:
-        """Every identity described in this run: its views (descriptors as lists), first good view and last seen
-        (seconds of video). ``facetrack batch`` keeps them per chunk to link identities across chunks
-        (:func:`link_across_chunks`)."""
+        """Every identity described in this run (ended tracks and those still on screen): its views (descriptors
+        as lists), first good view and last seen (seconds of video). ``facetrack batch`` keeps them per chunk to
+        link identities across chunks (:func:`link_across_chunks`)."""
+        out = dict(self.described)
+        for tid, (views, _, seen) in self.active.items():
+            self._note(out, self.identity[tid], views, self.first_good[tid], seen)
         return {ident: {"views": [np.asarray(v).round(5).tolist() for v in views], "first_s": first, "last_s": last}
-                for ident, (views, first, last) in self.described.items()}
+                for ident, (views, first, last) in out.items()}
 
     def _keep(self, views: list) -> list:
         """The first view and the latest ones, ``views`` in all."""
@@ -187,6 +193,8 @@ class ReIdentifier:
         first = self.first_good.pop(track_id, None)
         ident = self.identity.pop(track_id, None)
         st = self.active.pop(track_id, None)
+        if ident is not None and st is not None:
+            self._note(self.described, ident, st[0], first, st[2])
         # remembered only when seen well for min_seen_s: a short track is too often not a face (on hamilton a 0.6 s
         # track on the back of a head, remembered, later took a woman's new track)
         if ident is not None and st is not None and st[2] - first >= self.min_seen_s:
