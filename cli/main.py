@@ -198,6 +198,28 @@ def _track_options(a):
                         smoother=a.smoother, reid=a.reid, refine=a.refine, upright=a.upright)
 
 
+_TRACK_OPTION_DESTS = ("model", "device", "backend", "precision", "detector", "detector_model", "detect_width",
+                       "min_det_score", "detect_every", "max_faces", "smoother", "refine", "upright", "reid",
+                       "max_frames")
+
+
+def _track_argv(a) -> list[str]:
+    """The tracking options given on this command line (those that differ from ``facetrack track``'s defaults) as
+    ``facetrack track`` arguments: what ``bench --whole-process`` hands its fresh processes."""
+    defaults = build_parser().parse_args(["track", "-"])
+    out: list[str] = []
+    for dest in _TRACK_OPTION_DESTS:
+        v = getattr(a, dest)
+        if v == getattr(defaults, dest):
+            continue
+        flag = "--" + dest.replace("_", "-")
+        if isinstance(v, bool):  # --upright / --no-upright, --reid / --no-reid
+            out.append(flag if v else "--no-" + flag[2:])
+        else:
+            out += [flag, str(v)]
+    return out
+
+
 def _sinks(a) -> list:
     """The outputs named on the command line, as sinks (each checks its path now, before any work)."""
     from facetrack.sinks import make_sink
@@ -291,8 +313,10 @@ def cmd_bench(a) -> int:
             from facetrack.samples import ClipSpec, make_clip
             source = str(make_clip(Path(a.workdir) / "bench_sample.mp4", ClipSpec()))
         if a.whole_process:
-            res = bench.bench_whole_process(source, a.runs, a.peers)
+            res = bench.bench_whole_process(source, a.runs, a.peers, track_args=_track_argv(a))
             if not a.json:
+                if res["track_args"]:
+                    print("facetrack track " + " ".join(res["track_args"]))
                 for k, v in res["systems"].items():
                     print(f"{k:26s} {v['frames']} frames, {v['faces']} faces, median {v['median_wall_s']} s whole "
                           f"process -> {v['fps_whole_process']} frames/s")

@@ -243,7 +243,7 @@ def bench_whole_process(source: str, runs: int = 3, peers: bool = True, track_ar
 
         def track(csv: str, *more: str) -> list[str]:
             return [sys.executable, "-m", "facetrack", "track", str(source), "--csv", str(td / csv), "--quiet",
-                    *more, *extra]
+                    *extra, *more]  # more (the 1-frame jobs' --max-frames 1) last: it wins
 
         def mediapipe(csv: str, *more: str) -> list[str]:
             return [sys.executable, "-m", "facetrack.peers", "mediapipe", str(source), "--csv", str(td / csv), *more]

@@ -81,3 +81,28 @@ def test_track_cli_bad_inputs_are_one_line(tmp_path, detector_model):
                            env={"PATH": "/usr/bin:/bin", "FACETRACK_HOME": str(tmp_path),
                                 "FACETRACK_DETECTOR_MODEL": str(detector_model)})
         assert r.returncode == 2 and "Traceback" not in r.stderr and msg in r.stderr, r.stderr
+
+
+def test_bench_whole_process_hands_the_tracking_options_to_its_processes(monkeypatch, tmp_path):
+    """`bench --whole-process --no-reid --precision fp32` must time `facetrack track ... --no-reid --precision fp32`,
+    not the defaults (the options were once dropped: the dev install timed re-identification it was told to skip)."""
+    from facetrack import bench
+    from facetrack_cli import main as cli
+    got = {}
+
+    def fake(source, runs, peers, track_args=None):
+        got["args"] = track_args
+        return {"systems": {}, "first_frame_s": {}, "track_args": track_args}
+
+    monkeypatch.setattr(bench, "bench_whole_process", fake)
+    clip = str(tmp_path / "c.mp4")
+    assert cli.main(["bench", clip, "--whole-process", "--no-reid", "--precision", "fp32", "--detect-every", "3",
+                     "--upright"]) == 0
+    assert got["args"] == ["--precision", "fp32", "--detect-every", "3", "--upright", "--no-reid"]
+    # read back by `facetrack track`, they give the same options as the bench command line
+    a = cli.build_parser().parse_args(["track", clip, *got["args"]])
+    b = cli.build_parser().parse_args(["bench", clip, "--no-reid", "--precision", "fp32", "--detect-every", "3",
+                                       "--upright"])
+    assert cli._track_options(a) == cli._track_options(b)
+    cli.main(["bench", clip, "--whole-process"])
+    assert got["args"] == []
