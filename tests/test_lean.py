@@ -168,6 +168,39 @@ print("ok")
     assert (tmp_path / "p.png").stat().st_size > 1000
 
 
+def test_sounddevice_still_works_after_the_detector_deferred_it(detector_model):
+    """MediaPipe's tasks package imports its audio recorder, which imports sounddevice (~35-45 ms at every start): a
+    stand-in until used; then MediaPipe's recorder and the user's own import get the real module, or, on a machine
+    without the PortAudio library (as here), the same OSError a plain import gives, at first use."""
+    pytest.importorskip("mediapipe")
+    if subprocess.run([sys.executable, "-c", "import importlib.util, sys; "
+                       "sys.exit(importlib.util.find_spec('sounddevice') is None)"]).returncode:
+        pytest.skip("sounddevice is not installed (nothing to defer)")
+    plain = subprocess.run([sys.executable, "-c", "import sounddevice"], capture_output=True, text=True)
+    code = f'''
+import sys
+from facetrack.detectors import create_detector
+det = create_detector("mediapipe", model_path={str(detector_model)!r})
+assert type(sys.modules["sounddevice"]).__name__ == "_Deferred"  # not loaded by MediaPipe
+from mediapipe.tasks.python.audio.core import audio_record
+try:
+    assert audio_record.sd.InputStream  # MediaPipe's recorder reads through the stand-in to the real module
+    import sounddevice
+    assert type(sys.modules["sounddevice"]).__name__ == "module" and sounddevice.__version__
+    print("real")
+except OSError as e:
+    assert "PortAudio" in str(e), e
+    try:
+        import sounddevice
+    except OSError:
+        print("no portaudio")
+det.close()
+'''
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == ("real" if plain.returncode == 0 else "no portaudio"), (r.stdout, plain.stderr[-300:])
+
+
 def test_openvino_loads_without_its_converter_and_convert_model_still_works(tmp_path):
     """The runtime imports OpenVINO without openvino.tools.ovc (~0.1 s of start-up); ``openvino.convert_model``
     still converts (it imports the converter when called), and the converter can be imported as usual."""

@@ -36,8 +36,9 @@ def quiet_native_stderr():
 
 
 class _Deferred(types.ModuleType):
-    """Stands in for matplotlib or matplotlib.pyplot until something reads from it; then both stand-ins leave
-    sys.modules, the real modules are imported, and every read is passed on to the real module."""
+    """Stands in for a module MediaPipe imports and facetrack never uses (matplotlib, matplotlib.pyplot,
+    sounddevice) until something reads from it; then the stand-ins of its package leave sys.modules, the real
+    modules are imported, and every read is passed on to the real module."""
 
     def __getattr__(self, attr):  # only for names the stand-in lacks: anything but the module basics
         return getattr(_real(self.__name__), attr)
@@ -45,10 +46,26 @@ class _Deferred(types.ModuleType):
 
 def _real(name: str):
     import importlib
-    for n in ("matplotlib.pyplot", "matplotlib"):
-        if isinstance(sys.modules.get(n), _Deferred):
-            del sys.modules[n]
+    root = name.split(".")[0]
+    for n in [k for k, v in list(sys.modules.items()) if isinstance(v, _Deferred) and k.split(".")[0] == root]:
+        del sys.modules[n]
     return importlib.import_module(name)
+
+
+def _defer_sounddevice() -> None:
+    """MediaPipe's tasks package imports its audio recorder, which imports sounddevice (PortAudio): ~35 ms of every
+    start (2026-12-02, the Zen 5 VM), for audio facetrack never records. A stand-in takes its place until something
+    reads from it (MediaPipe's ``AudioRecord``, or the user's own code). One difference: a machine without PortAudio
+    reports that when the recorder is first used, not at import."""
+    if "sounddevice" in sys.modules:
+        return
+    import importlib.util
+    spec = importlib.util.find_spec("sounddevice")  # finds, does not import
+    if spec is None:
+        return
+    mod = _Deferred("sounddevice")
+    mod.__spec__, mod.__file__ = spec, spec.origin
+    sys.modules["sounddevice"] = mod
 
 
 def _defer_matplotlib() -> None:
@@ -69,9 +86,11 @@ def _defer_matplotlib() -> None:
 
 
 def import_mediapipe():
-    """(mediapipe, BaseOptions, vision) for MediaPipe's tasks, matplotlib deferred (:func:`_defer_matplotlib`)."""
+    """(mediapipe, BaseOptions, vision) for MediaPipe's tasks, matplotlib and sounddevice deferred
+    (:func:`_defer_matplotlib`, :func:`_defer_sounddevice`)."""
     try:
         _defer_matplotlib()
+        _defer_sounddevice()
         import mediapipe as mp
         from mediapipe.tasks.python import BaseOptions, vision
     except ImportError:
