@@ -280,3 +280,21 @@ def test_fast_glue_matches_the_plain_numpy_steps_on_a_real_photo():
     pts, c = decode_np(pred.runner.run_np(x), *m.reverse_np(), nrm=m.nrm != "none")
     want = np.stack([apply_affine(from_unit(p.astype(np.float64), pred.size), invert_affine(k)) for p, k in zip(pts, mats)])
     assert np.abs(got - want).max() < 0.05 and np.abs(conf - c).max() < 1e-3
+
+
+@pytest.mark.parametrize("precision", ["int8", "fp32"])
+def test_openvino_batches_of_every_size_equal_face_by_face(astronaut, precision):
+    """The OpenVINO engine takes a small batch face by face through its one-face engine and a larger one split
+    over its per-core streams (backends.OpenVINORunner.run_np): every batch size gives each face what it gets alone."""
+    pytest.importorskip("openvino")
+    pred = LandmarkPredictor("default", device="cpu", backend="openvino", precision=precision)
+    from facetrack.backends import OpenVINORunner
+    assert isinstance(pred.runner, OpenVINORunner)
+    pred.runner.cfg["INFERENCE_NUM_THREADS"] = 2  # both paths on any machine (the batch engine is made on first use)
+    views = astronaut_faces(astronaut, 6, seed=7)
+    alone = [pred.predict(img, box[None]) for img, box in views]
+    for n in range(2, 7):
+        together = pred.predict_batch([(img, box[None]) for img, box in views[:n]])
+        for (lm1, cf1), (lm, cf) in zip(alone, together):
+            np.testing.assert_allclose(lm, lm1, atol=0.02)
+            np.testing.assert_allclose(cf, cf1, atol=1e-3)
