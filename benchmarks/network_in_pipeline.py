@@ -9,6 +9,9 @@ the same call in a tight loop (issue 17: hamilton's frames/s against MediaPipe's
 2. The same engine's calls with random input, back to back ("tight") and with 2 ms between calls: idle (sleep), the
    calling thread busy (spin), or busy reading 8 MB (cache evicted). A gap of any kind makes the next call slower:
    the engine's worker thread has gone to sleep, or the model's weights have left the cache.
+3. Batches of 2, 3, 4 and 8 random faces (OpenVINO): split over the per-core single-thread streams against face by
+   face through the one-face engine (all threads on each face), interleaved. `run_np` takes the second below two
+   faces a core.
 """
 from __future__ import annotations
 
@@ -89,6 +92,39 @@ def gaps(runner, reps: int, calls: int = 100) -> dict:
     return {k: {"median_ms": round(float(np.median(v)), 3), "runs_ms": [round(a, 3) for a in v]} for k, v in res.items()}
 
 
+def batch_engines(runner, reps: int, sizes=(2, 3, 4, 8), calls: int = 30) -> dict:
+    if not hasattr(runner, "batch_reqs"):
+        return {}
+    size = runner_size(runner)
+
+    def streams(x):
+        parts = [p for p in np.array_split(x, len(runner.batch_reqs)) if len(p)]
+        reqs = runner.batch_reqs[:len(parts)]
+        for r, p in zip(reqs, parts):
+            r.start_async({0: np.ascontiguousarray(p)})
+        for r in reqs:
+            r.wait()
+
+    def face_by_face(x):
+        for face in x:
+            runner.req.infer({0: face[None]})
+
+    res: dict[str, list[float]] = {}
+    for _ in range(reps):
+        for b in sizes:
+            x = np.random.rand(b, 3, size, size).astype(np.float32)
+            for f in (streams, face_by_face):
+                for _ in range(3):
+                    f(x)
+                ts = []
+                for _ in range(calls):
+                    t = time.perf_counter()
+                    f(x)
+                    ts.append(time.perf_counter() - t)
+                res.setdefault(f"{b} {f.__name__}", []).append(float(np.median(ts)) * 1e3)
+    return {k: {"median_ms": round(float(np.median(v)), 3), "runs_ms": [round(a, 3) for a in v]} for k, v in res.items()}
+
+
 def runner_size(runner) -> int:
     return int(runner.compiled.inputs[0].get_shape()[-1]) if hasattr(runner, "compiled") else 192
 
@@ -106,7 +142,8 @@ def main() -> None:
     try:
         out = {"clip": a.clip, "backend": ft.predictor.backend, "precision": ft.predictor.precision,
                "pipeline_runs": [pipeline(frames, ft) for _ in range(a.reps)],
-               "one_face_calls": gaps(ft.predictor.runner, a.reps)}
+               "one_face_calls": gaps(ft.predictor.runner, a.reps),
+               "batch_engines": batch_engines(ft.predictor.runner, max(a.reps, 5))}
     finally:
         ft.close()
     print(json.dumps(out, indent=1))
