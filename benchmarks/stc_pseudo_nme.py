@@ -26,9 +26,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run")
     ap.add_argument("--pool", required=True, help="the pool folder the run used (manifest.jsonl)")
-    ap.add_argument("--labels", required=True, help="the true labels of the pool's images (csv)")
+    ap.add_argument("--labels", required=True, action="append",
+                    help="the true labels of the pool's images (csv; repeat for a pool harvested from several)")
     a = ap.parse_args()
-    truth = {str(Path(r.image).resolve()): r.points for r in read_csv(a.labels).records}
+    truth = {str(Path(r.image).resolve()): r.points for f in a.labels for r in read_csv(f).records}
     pool = Path(a.pool).expanduser()
     man = [json.loads(line) for line in (pool / "manifest.jsonl").read_text().splitlines() if line.strip()]
     out = {}
