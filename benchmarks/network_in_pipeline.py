@@ -93,27 +93,15 @@ def gaps(runner, reps: int, calls: int = 100) -> dict:
 
 
 def batch_engines(runner, reps: int, sizes=(2, 3, 4, 8), calls: int = 30) -> dict:
-    if not hasattr(runner, "batch_reqs"):
+    if not hasattr(runner, "run_streams"):
         return {}
     size = runner_size(runner)
-
-    def streams(x):
-        parts = [p for p in np.array_split(x, len(runner.batch_reqs)) if len(p)]
-        reqs = runner.batch_reqs[:len(parts)]
-        for r, p in zip(reqs, parts):
-            r.start_async({0: np.ascontiguousarray(p)})
-        for r in reqs:
-            r.wait()
-
-    def face_by_face(x):
-        for face in x:
-            runner.req.infer({0: face[None]})
 
     res: dict[str, list[float]] = {}
     for _ in range(reps):
         for b in sizes:
             x = np.random.rand(b, 3, size, size).astype(np.float32)
-            for f in (streams, face_by_face):
+            for name, f in (("streams", runner.run_streams), ("face_by_face", runner.run_faces)):
                 for _ in range(3):
                     f(x)
                 ts = []
@@ -121,7 +109,7 @@ def batch_engines(runner, reps: int, sizes=(2, 3, 4, 8), calls: int = 30) -> dic
                     t = time.perf_counter()
                     f(x)
                     ts.append(time.perf_counter() - t)
-                res.setdefault(f"{b} {f.__name__}", []).append(float(np.median(ts)) * 1e3)
+                res.setdefault(f"{b} {name}", []).append(float(np.median(ts)) * 1e3)
     return {k: {"median_ms": round(float(np.median(v)), 3), "runs_ms": [round(a, 3) for a in v]} for k, v in res.items()}
 
 

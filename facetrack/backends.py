@@ -398,18 +398,21 @@ class OpenVINORunner:
 
     def run_np(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
         x = np.ascontiguousarray(x, dtype=np.float32)
-        if len(x) < 2 * self.cfg["INFERENCE_NUM_THREADS"]:
-            # fewer faces than two a stream: face by face through the one-face engine (all threads on each). Split
-            # over the single-thread streams, 3 faces on 2 cores put 2 on one stream: 6.2 ms against 3.8 face by
-            # face; 2 faces 3.0 against 2.7 (int8, Zen 5, 5 interleaved runs; 4 and 8 faces: streams level or ahead)
-            if len(x) == 1:
-                self.req.infer({0: x})
-                return tuple(self.req.get_output_tensor(i).data.copy() for i in range(5))
-            outs = []
-            for face in x:
-                self.req.infer({0: face[None]})
-                outs.append([self.req.get_output_tensor(i).data.copy() for i in range(5)])
-            return tuple(np.concatenate(o) for o in zip(*outs))
+        # fewer faces than two a core: face by face (split over the single-thread streams, 3 faces on 2 cores put 2
+        # on one stream: 6.2 ms against 3.6 face by face; 2 faces level; 4 and 8 faces: streams level or ahead;
+        # int8, Zen 5, benchmarks/network_in_pipeline.py)
+        return self.run_faces(x) if len(x) < 2 * self.cfg["INFERENCE_NUM_THREADS"] else self.run_streams(x)
+
+    def run_faces(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Face by face through the one-face engine (every thread on each face)."""
+        outs = []
+        for face in x:
+            self.req.infer({0: face[None]})
+            outs.append([self.req.get_output_tensor(i).data.copy() for i in range(5)])
+        return tuple(outs[0]) if len(outs) == 1 else tuple(np.concatenate(o) for o in zip(*outs))
+
+    def run_streams(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The batch split over the per-core single-thread streams, run at once."""
         parts = [p for p in np.array_split(x, len(self.batch_reqs)) if len(p)]
         reqs = self.batch_reqs[:len(parts)]
         for r, p in zip(reqs, parts):

@@ -48,6 +48,16 @@ def available() -> bool:
 THRESHOLD, MARGIN, MEMORY_S, MIN_SEEN_S = 0.6, 0.04, 60.0, 0.75  # the matching rule's defaults (module docstring)
 
 
+def nearest_clear(views: list, gallery: dict[int, list], threshold: float, margin: float) -> int | None:
+    """The identity of ``gallery`` (ID -> descriptors) that ``views`` belong to: the nearest (by the closest pair of
+    descriptors), if within ``threshold`` and nearer than any other by ``margin``; else None."""
+    dists = sorted((min(float(np.linalg.norm(np.asarray(a) - np.asarray(b))) for a in g for b in views), ident)
+                   for ident, g in gallery.items())
+    if dists and dists[0][0] < threshold and (len(dists) == 1 or dists[1][0] - dists[0][0] >= margin):
+        return dists[0][1]
+    return None
+
+
 class ReIdentifier:
     """Maps the tracker's track numbers to identities (see the module docstring)."""
 
@@ -115,13 +125,9 @@ class ReIdentifier:
                 if ident not in present and time_s - ended <= self.memory_s]
 
     def _match(self, desc: np.ndarray, candidates: list[int]) -> int | None:
-        """The ended identity (of ``candidates``) this descriptor belongs to: nearest within ``threshold`` and
-        clearly nearer (by ``margin``) than the next."""
-        dists = sorted((min(float(np.linalg.norm(m - desc)) for m in self.memory[ident][0]), ident)
-                       for ident in candidates)
-        if dists and dists[0][0] < self.threshold and (len(dists) == 1 or dists[1][0] - dists[0][0] >= self.margin):
-            return dists[0][1]
-        return None
+        """The ended identity (of ``candidates``) this descriptor belongs to (:func:`nearest_clear`)."""
+        return nearest_clear([desc], {ident: self.memory[ident][0] for ident in candidates}, self.threshold,
+                             self.margin)
 
     def __call__(self, face: Face, track=None, frame=None, time_s: float = 0.0) -> Face:
         tid = face.track_id
@@ -225,12 +231,10 @@ def link_across_chunks(spans: dict[int, tuple[float, float]], views: dict[int, l
         if not views.get(nid):
             continue
         t0 = spans[nid][0]
-        cands = [k for k in spans if k != nid and k not in links and views.get(k) and seen.get(k, 0.0) >= min_seen_s
-                 and spans[k][1] < t0 and t0 - spans[k][1] <= memory_s]
-        dists = sorted((min(float(np.linalg.norm(np.asarray(a) - np.asarray(b))) for a in views[k] for b in views[nid]), k)
-                       for k in cands)
-        if dists and dists[0][0] < threshold and (len(dists) == 1 or dists[1][0] - dists[0][0] >= margin):
-            old = dists[0][1]
+        cands = {k: views[k] for k in spans if k != nid and k not in links and views.get(k)
+                 and seen.get(k, 0.0) >= min_seen_s and spans[k][1] < t0 and t0 - spans[k][1] <= memory_s}
+        old = nearest_clear(views[nid], cands, threshold, margin)
+        if old is not None:
             links[nid] = old
             spans[old] = (spans[old][0], max(spans[old][1], spans[nid][1]))
             views[old] = [*views[old], *views[nid]]
