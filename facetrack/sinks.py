@@ -94,13 +94,14 @@ class CSVSink(_FileSink):
     def start(self, info: SinkInfo) -> None:
         self.columns = record_columns(info.num_points)
         self.f = _open_for_write(self.path)
-        self.w = csv.DictWriter(self.f, fieldnames=self.columns, extrasaction="ignore")
-        self.w.writeheader()
+        self.w = csv.writer(self.f)
+        self.w.writerow(self.columns)
         self.f.flush()
 
     def write(self, result: FrameResult) -> None:
+        cols = self.columns
         for rec in result.records():
-            self.w.writerow(rec)
+            self.w.writerow([rec.get(c) for c in cols])  # None: an empty cell, as csv.DictWriter wrote it
             self.rows += 1
         self.f.flush()
 

@@ -66,6 +66,38 @@ def test_truth_detector_run_writes_every_output(clip, tmp_path):
     assert min(second) <= whole, (min(second), whole)
 
 
+def test_record_rounds_as_python_and_csv_rows_are_unchanged(tmp_path):
+    """Face.record rounds a whole float32 array with numpy: the same numbers as ``round`` one by one (half-way
+    values included, NaN an empty cell), and the CSV sink writes the text csv.DictWriter wrote."""
+    import io
+
+    from facetrack.sinks import SinkInfo
+    from facetrack.types import Face, FrameResult, record_columns
+    rng = np.random.default_rng(3)
+    pts = np.concatenate([np.arange(-68, 68) / 200 + 100, rng.random(136) * 2000 - 500]).astype(np.float32)
+    pts = np.stack([pts, np.nextafter(pts, np.float32(np.inf))], 1)[:, 0].reshape(-1, 68, 2)  # 2 faces
+    faces = [Face(np.array([1.0, 2.0, 50.0, 60.0]), p, np.arange(68, dtype=np.float32) / 2000 + 0.5, k + 1, 0.9)
+             for k, p in enumerate(pts)]
+    faces[1].landmarks[5, 1] = np.nan
+    for f in faces:
+        rec = f.record(point_scores=True)
+        for k, (x, y) in enumerate(f.landmarks.tolist()):
+            assert rec[f"x{k}"] == round(x, 2) and (rec[f"y{k}"] == round(y, 2) if np.isfinite(y) else rec[f"y{k}"] is None)
+        assert [rec[f"s{k}"] for k in range(68)] == [round(v, 3) for v in f.scores.tolist()]
+    res = FrameResult(7, 0.25, faces)
+    sink = CSVSink(tmp_path / "o.csv")
+    sink.start(SinkInfo("x", 30.0, 640, 360, False, 68))
+    sink.write(res)
+    sink.close()
+    want = io.StringIO()
+    w = csv.DictWriter(want, fieldnames=record_columns(68), extrasaction="ignore")
+    w.writeheader()
+    for rec in res.records():
+        w.writerow(rec)
+    assert (tmp_path / "o.csv").read_bytes().decode() == want.getvalue()
+    assert ",," in want.getvalue().splitlines()[2]  # the NaN point: an empty cell
+
+
 def test_portrait_clip_stored_sideways_keeps_its_whole_picture(tmp_path):
     """A phone recording: portrait pixels stored landscape with display rotation -90. The annotated video is
     portrait, no row of the picture is lost, and CSV coordinates are in the upright frame."""
