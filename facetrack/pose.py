@@ -160,6 +160,35 @@ def mouth_aspect_ratio(p: np.ndarray) -> float:
     return float(v / max(np.linalg.norm(p[60] - p[64]), 1e-9))
 
 
+# the ten segments of the three ratios above, in one array: (right eye's |p1 p5|, |p2 p4|, |p0 p3|, the left
+# eye's three, the mouth's three openings and its width)
+_SEG_A = np.array([37, 38, 36, 43, 44, 42, 61, 62, 63, 60])
+_SEG_B = np.array([41, 40, 39, 47, 46, 45, 67, 66, 65, 64])
+
+
+def openness_ratios(p: np.ndarray) -> tuple[float, float, float]:
+    """(right eye, left eye, mouth) aspect ratios of 68 points at once: the numbers of :func:`eye_aspect_ratio`
+    and :func:`mouth_aspect_ratio` (tested equal) for a tenth of their time a face."""
+    d = (p[_SEG_A] - p[_SEG_B]).tolist()
+    n = [math.sqrt(x * x + y * y) for x, y in d]
+    right = (n[0] + n[1]) / (2 * max(n[2], 1e-9))
+    left = (n[3] + n[4]) / (2 * max(n[5], 1e-9))
+    mouth = (n[6] + n[7] + n[8]) / 3 / max(n[9], 1e-9)
+    return right, left, mouth
+
+
+def percentile_linear(values, q: float) -> float:
+    """``np.percentile(values, q)`` (its default linear method, the same arithmetic) of a short sequence, without
+    numpy's per-call cost (a track's 90 recent eye ratios, every frame)."""
+    v = sorted(values)
+    idx = (len(v) - 1) * (q / 100)
+    lo = math.floor(idx)
+    hi = min(lo + 1, len(v) - 1)
+    t = idx - lo
+    a, b = v[lo], v[hi]
+    return b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t
+
+
 class OpennessAnalyser:
     """Sets ``eye_open_left``, ``eye_open_right``, ``mouth_open`` and ``blink`` on 68-point faces; counts blinks
     per track (``blinks``)."""
@@ -177,15 +206,13 @@ class OpennessAnalyser:
         p = np.asarray(face.landmarks, dtype=np.float64)
         if len(p) != 68:
             return face
-        face.eye_open_right = eye_aspect_ratio(p, RIGHT_EYE)
-        face.eye_open_left = eye_aspect_ratio(p, LEFT_EYE)
-        face.mouth_open = mouth_aspect_ratio(p)
+        face.eye_open_right, face.eye_open_left, face.mouth_open = openness_ratios(p)
         ear = (face.eye_open_left + face.eye_open_right) / 2
         tid = face.track_id
         hist = self._ears.setdefault(tid, deque(maxlen=self.history))
         closed = False
         if len(hist) >= self.min_history:
-            closed = ear < self.blink_ratio * float(np.percentile(hist, 80))
+            closed = ear < self.blink_ratio * percentile_linear(hist, 80)
         if closed and not self._closed.get(tid, False):
             self.blinks[tid] = self.blinks.get(tid, 0) + 1
         self._closed[tid] = closed

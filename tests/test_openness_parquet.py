@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from facetrack.pipeline import TrackOptions, run
-from facetrack.pose import OpennessAnalyser, eye_aspect_ratio, mouth_aspect_ratio, LEFT_EYE, RIGHT_EYE
+from facetrack.pose import (LEFT_EYE, RIGHT_EYE, OpennessAnalyser, eye_aspect_ratio, mouth_aspect_ratio,
+                           openness_ratios, percentile_linear)
 from facetrack.sinks import CSVSink, Sink
 from facetrack.types import Face
 
@@ -36,6 +37,17 @@ def test_openness_is_scale_free_and_low_when_shut():
     assert eye_aspect_ratio(open_, LEFT_EYE) > 0.25 and eye_aspect_ratio(shut, LEFT_EYE) < 0.03
     assert mouth_aspect_ratio(open_) == pytest.approx(0.4, abs=1e-6) and mouth_aspect_ratio(shut) < 1e-9
     assert eye_aspect_ratio(open_ * 3.7 + 11, RIGHT_EYE) == pytest.approx(eye_aspect_ratio(open_, RIGHT_EYE))
+
+
+def test_the_fast_ratios_and_percentile_give_the_plain_numbers():
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        p = rng.random((68, 2)) * rng.choice([1.0, 60.0, 900.0])
+        want = (eye_aspect_ratio(p, RIGHT_EYE), eye_aspect_ratio(p, LEFT_EYE), mouth_aspect_ratio(p))
+        np.testing.assert_allclose(openness_ratios(p), want, rtol=1e-12)
+        h = (rng.random(rng.integers(1, 91)) * 0.4).tolist()
+        assert percentile_linear(h, 80) == float(np.percentile(h, 80))  # the same arithmetic, bit for bit
+    assert percentile_linear([0.3], 80) == 0.3
 
 
 def test_blinks_are_counted_once_per_dip_against_the_tracks_own_level():
