@@ -54,20 +54,21 @@ def decode_np(outputs, src: np.ndarray | None = None, slot: np.ndarray | None = 
     :func:`codec.decode` (same arithmetic, tested equal). The reverse index comes from :func:`reverse_index_np`."""
     score, ox, oy, nbx, nby = (np.asarray(o, dtype=np.float32) for o in outputs)
     b, n, h, w = score.shape
-    flat = score.reshape(b, n, h * w)
-    idx = flat.argmax(2)  # (B, N); ties take the first cell, as torch's max does on CPU
-    best = np.take_along_axis(flat, idx[..., None], 2)[..., 0]
+    flat = score.reshape(b * n, h * w)
+    k = flat.argmax(1)  # each point's peak cell; ties take the first cell, as torch's max does on CPU
+    r = np.arange(b * n)
+    best = flat[r, k].reshape(b, n)  # plain fancy indexing: a third of take_along_axis's cost at batch 1
+    idx = k.reshape(b, n)
     col = (idx % w).astype(np.float32)
     row = (idx // w).astype(np.float32)
-    px = (col + np.take_along_axis(ox.reshape(b, n, h * w), idx[..., None], 2)[..., 0]) / w
-    py = (row + np.take_along_axis(oy.reshape(b, n, h * w), idx[..., None], 2)[..., 0]) / h
+    px = (col + ox.reshape(b * n, h * w)[r, k].reshape(b, n)) / w
+    py = (row + oy.reshape(b * n, h * w)[r, k].reshape(b, n)) / h
     conf = np.clip(best, 0, 1)
     if not nrm:
         return np.stack([px, py], -1), conf
-    c = nbx.shape[1] // n
-    gi = np.repeat(idx, c, axis=1)[..., None]  # (B, N*C, 1)
-    qx = ((np.repeat(col, c, 1) + np.take_along_axis(nbx.reshape(b, n * c, h * w), gi, 2)[..., 0]) / w).reshape(b, n, c)
-    qy = ((np.repeat(row, c, 1) + np.take_along_axis(nby.reshape(b, n * c, h * w), gi, 2)[..., 0]) / h).reshape(b, n, c)
+    c = nbx.shape[1] // n  # channel i * C + j: point i's neighbour j, read at point i's peak
+    qx = ((np.repeat(col, c, 1) + nbx.reshape(b * n, c, h * w)[r, :, k].reshape(b, n * c)) / w).reshape(b, n, c)
+    qy = ((np.repeat(row, c, 1) + nby.reshape(b * n, c, h * w)[r, :, k].reshape(b, n * c)) / h).reshape(b, n, c)
     wt = weight.astype(np.float32)
     vx, vy = qx[:, src, slot], qy[:, src, slot]  # (B, N, L)
     denom = 1.0 + wt.sum(1)
