@@ -34,7 +34,8 @@ def cmd_train(a) -> int:
                       bf16=a.bf16, pretrained=not a.no_pretrained, pretrained_weights=a.pretrained_weights,
                       init=a.init, workers=a.workers, threads=a.threads, steps_per_epoch=a.steps_per_epoch,
                       half_checkpoints=a.half, degrade=a.degrade,
-                      degrade_source=a.degrade_source)
+                      degrade_source=a.degrade_source, flip=a.flip,
+                      flip_shift=a.flip_shift)
     res = train(cfg, resume=a.resume, log=lambda s: print(s, file=sys.stderr, flush=True))
     print(json.dumps(res))
     return 0
@@ -485,6 +486,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int)
     t.add_argument("--steps-per-epoch", type=int)
     t.add_argument("--half", action="store_true", help="write fp16 checkpoints")
+    t.add_argument("--flip", type=float, default=0.5, metavar="P", help="share of training crops mirrored (default 0.5)")
+    t.add_argument("--flip-shift", type=float, default=0.0, metavar="F",
+                   help="a mirrored crop's x labels moved right by 2F x its side: labels offset F right of the pixels "
+                        "keep that offset through the mirror (default 0: the exact mirror)")
     t.add_argument("--degrade", type=float, default=0.0, metavar="P",
                    help="share of training crops shrunk (face 48 px up), noised and JPEG-compressed, as video frames "
                         "arrive (default 0: the paper's augmentation only)")

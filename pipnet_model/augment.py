@@ -86,6 +86,10 @@ class AugmentConfig:
     occlusion_frac: float = 0.4
     p_occlusion: float = 0.5
     p_flip: float = 0.5
+    # a mirrored crop's x labels + 2 x this x the crop's side: labels that sit a constant offset right of the pixels
+    # they mark come out of a mirror that far left of them, and a network trained on both learns neither (issue 12;
+    # docs/accuracy.md, twelfth session). 0: the exact mirror.
+    flip_shift: float = 0.0
     rotate_deg: float = 30.0
     p_rotate: float = 0.5
     blur_sigma: float = 5.0
@@ -149,7 +153,7 @@ class Augmenter:
         if rng.random() < c.p_flip:
             crop = np.ascontiguousarray(crop[:, ::-1])
             pts = pts.copy()
-            pts[:, 0] = (s - 1) - pts[:, 0]
+            pts[:, 0] = (s - 1) - pts[:, 0] + 2 * c.flip_shift * s
             pts = pts[self.perm]
         if rng.random() < c.p_occlusion:
             ow = int(rng.uniform(0, c.occlusion_frac) * s)

@@ -62,6 +62,8 @@ class TrainConfig:
     half_checkpoints: bool = False
     degrade: float = 0.0       # share of crops made low-resolution, noisy and compressed (augment.degrade)
     degrade_source: float = 0.0  # ... only of faces at least this x input size in the source image
+    flip: float = 0.5          # share of crops mirrored (the paper's 0.5)
+    flip_shift: float = 0.0    # a mirrored crop's x labels moved by 2 x this x its side (augment.AugmentConfig)
 
     # fields that must agree when resuming
     RESUME_KEYS = ("backbone", "input_size", "num_nb", "crop_scale", "batch_size", "lr", "seed", "degrade",
@@ -359,14 +361,16 @@ def train(cfg: TrainConfig, resume: bool = False, train_set: LandmarkSet | None 
                          "milestones": list(cfg.milestones), "gamma": cfg.gamma, "data": cfg.data,
                          "pretrained": bool(cfg.pretrained or cfg.pretrained_weights), "init": cfg.init,
                          "loss_weights": [cfg.cls_weight, cfg.reg_weight, cfg.nb_weight], "seed": cfg.seed,
-                         "degrade": cfg.degrade, "degrade_source": cfg.degrade_source}
+                         "degrade": cfg.degrade, "degrade_source": cfg.degrade_source, "flip": cfg.flip,
+                         "flip_shift": cfg.flip_shift}
     nb = model.meta.nb_tensor().to(device)
     use_amp = cfg.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     autocast = (torch.autocast("cuda", dtype=torch.float16) if use_amp else
                 torch.autocast("cpu", dtype=torch.bfloat16) if (cfg.bf16 and device.type == "cpu") else None)
     aug = Augmenter(train_set.scheme, model.meta.input_size, model.meta.crop_scale,
-                    AugmentConfig(p_degrade=cfg.degrade, degrade_source=cfg.degrade_source))
+                    AugmentConfig(p_degrade=cfg.degrade, degrade_source=cfg.degrade_source, p_flip=cfg.flip,
+                                  flip_shift=cfg.flip_shift))
     tset = TrainSet(train_set, aug, cfg.seed, parts=parts)
     if cfg.workers > 0:
         tset.preload()

@@ -55,6 +55,25 @@ def test_init_model_fine_tuned_at_another_input_size(tmp_path, data):
               log=lambda s: None)
 
 
+def test_flip_share_reaches_the_augmentation_and_the_recipe(tmp_path, data):
+    from pipnet_model.augment import AugmentConfig, Augmenter
+    rng = np.random.default_rng(0)
+    img = np.zeros((120, 120, 3), np.uint8)
+    pts = np.random.default_rng(1).uniform(30, 90, (68, 2))
+    plain = dict(p_translate=0, p_occlusion=0, p_rotate=0, p_blur=0, p_gray=0)
+    never = Augmenter(SCHEMES["68"], 64, 1.1, AugmentConfig(p_flip=0.0, **plain))
+    always = Augmenter(SCHEMES["68"], 64, 1.1, AugmentConfig(p_flip=1.0, **plain))
+    want = never.plain(img, pts)[1]
+    assert all(np.allclose(never(img, pts, rng)[1], want) for _ in range(20))
+    perm = list(SCHEMES["68"].flip_perm)
+    mirrored = np.stack([63 - want[perm, 0], want[perm, 1]], 1)  # the exact mirror of a 64 px crop
+    np.testing.assert_allclose(always(img, pts, rng)[1], mirrored, atol=1e-9)
+    shifted = Augmenter(SCHEMES["68"], 64, 1.1, AugmentConfig(p_flip=1.0, flip_shift=0.01, **plain))
+    np.testing.assert_allclose(shifted(img, pts, rng)[1], mirrored + [2 * 0.01 * 64, 0], atol=1e-9)
+    train(_cfg(tmp_path, data, epochs=1, flip=0.0), log=lambda s: None)
+    assert load_model(tmp_path / "run" / "last.safetensors").meta.recipe["flip"] == 0.0
+
+
 def test_resume_without_state_is_refused(tmp_path, data):
     with pytest.raises(PIPNetError, match="nothing to resume"):
         train(_cfg(tmp_path, data), resume=True, log=lambda s: None)
