@@ -160,10 +160,10 @@ def mouth_aspect_ratio(p: np.ndarray) -> float:
     return float(v / max(np.linalg.norm(p[60] - p[64]), 1e-9))
 
 
-# the ten segments of the three ratios above, in one array: (right eye's |p1 p5|, |p2 p4|, |p0 p3|, the left
-# eye's three, the mouth's three openings and its width)
-_SEG_A = np.array([37, 38, 36, 43, 44, 42, 61, 62, 63, 60])
-_SEG_B = np.array([41, 40, 39, 47, 46, 45, 67, 66, 65, 64])
+# the ten segments of the three ratios above, in one array, from the same point lists: each eye's |p1 p5|, |p2 p4|,
+# |p0 p3| (right, then left), the mouth's three openings and its width
+_SEG_A = np.array([e[i] for e in (RIGHT_EYE, LEFT_EYE) for i in (1, 2, 0)] + [61, 62, 63, 60])
+_SEG_B = np.array([e[i] for e in (RIGHT_EYE, LEFT_EYE) for i in (5, 4, 3)] + [67, 66, 65, 64])
 
 
 def openness_ratios(p: np.ndarray) -> tuple[float, float, float]:
