@@ -7,6 +7,11 @@ converged (training loss 0.46-0.51 against 0.37 for the fine-tuned default); the
 (2026-12-01, the default RUNS below) are long: 150 epochs at batch 64 (lr scaled by sqrt(batch/16)), the paper's
 60 epochs at batch 16, and the larger Lite2. Each run's command is written to its log, so every model is
 reproducible (replace the data paths: .gpu/ holds the WebP copies made by benchmarks/gpu_pack.py).
+
+The default runs are the next lease's (NEXT_LEASE, dry-run on the CPU on 2026-12-02 with `--device cpu
+--steps-per-epoch 2 --epochs 1 --workers 0`): main stages whose mirrored crops keep the labels' x offset, or no mirror.
+Each returned model then takes docs/accuracy.md's no-mirror last stage on the original images here (`facetrack train
+... --init RUN.last.safetensors --flip 0`, ~13 min on a 2-core CPU) before `bash benchmarks/ship_model.sh`.
 """
 from __future__ import annotations
 
@@ -25,14 +30,24 @@ def mix(d: str) -> list[str]:
     return ["--data", f"{d}/w300/train.csv", "--data", f"{d}/lfpw/train.csv", "--data", f"{d}/ytf68/train.csv@0.25"]
 
 
-# name: (backbone, input size, init ("imagenet" or a model file), batch, lr, epochs, milestones)
+# name: (backbone, input size, init ("imagenet" or a model file), batch, lr, epochs, milestones[, extra arguments])
 FIRST_LEASE = {  # 2026-11-30 (docs/accuracy.md)
     "ft192_b16": ("lite0", 192, DEFAULT_MODEL, 16, 1e-4, 16, "8,13"),
     "ft192_b64": ("lite0", 192, DEFAULT_MODEL, 64, 1e-4, 30, "15,25"),
     "in192_b64": ("lite0", 192, "imagenet", 64, 2e-4, 30, "15,25"),
     "in256_b64": ("lite0", 256, "imagenet", 64, 2e-4, 30, "15,25"),
 }
+# For the next lease (twelfth session's finding, docs/accuracy.md): the labels sit ~1.4 crop px (192 px crop; 0.0073 of
+# the side) right of the pixels they mark, so an exact mirror teaches the network no x offset. The main stages again,
+# their mirrored crops keeping that offset; then, on the CPU, the no-mirror last stage of docs/accuracy.md.
+KEEP_OFFSET = ("--flip-shift", "0.0073")
+NEXT_LEASE = {
+    "l0_192_b64_e150_fs": ("lite0", 192, "imagenet", 64, 2e-4, 150, "100,135", KEEP_OFFSET),
+    "l2_256_b64_e100_fs": ("lite2", 256, "imagenet", 64, 2e-4, 100, "70,90", KEEP_OFFSET),   # a teacher to distil
+    "l0_192_b64_e150_nf": ("lite0", 192, "imagenet", 64, 2e-4, 150, "100,135", ("--flip", "0")),
+}
 RUNS = {
+    **NEXT_LEASE,
     "l0_192_b64_e150": ("lite0", 192, "imagenet", 64, 2e-4, 150, "100,135"),
     "l0_192_b16_e60": ("lite0", 192, "imagenet", 16, 1e-4, 60, "30,50"),   # the paper's recipe at 192 px
     "l0_256_b64_e150": ("lite0", 256, "imagenet", 64, 2e-4, 150, "100,135"),
@@ -42,7 +57,8 @@ RUNS = {
 
 
 def command(name: str, data: str, out: Path, weights: str, workers: int, device: str, extra=()) -> list[str]:
-    bb, size, init, batch, lr, epochs, ms = RUNS[name]
+    bb, size, init, batch, lr, epochs, ms, *more = RUNS[name]
+    extra = (*(more[0] if more else ()), *extra)
     start = ["--pretrained-weights", weights.format(bb=bb)] if init == "imagenet" else ["--init", init]
     return [sys.executable, "-m", "facetrack_cli.main", "train", *mix(data), "--val", f"{data}/w300/test.csv",
             "--backbone", f"efficientnet_{bb}", *start, "--input-size", str(size), "--batch-size", str(batch),
@@ -53,7 +69,8 @@ def command(name: str, data: str, out: Path, weights: str, workers: int, device:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--budget", type=float, default=300.0, help="seconds before unfinished runs are stopped")
-    ap.add_argument("--runs", default=",".join(n for n in RUNS if n not in FIRST_LEASE))
+    ap.add_argument("--runs", default=",".join(NEXT_LEASE),
+                    help="comma-separated run names (default: the next lease's; the earlier leases' are kept by name)")
     ap.add_argument("--data", default=".gpu/shared/data")
     ap.add_argument("--weights", default=".gpu/{bb}_imagenet_fp16.safetensors", help="ImageNet weights ({bb}: lite0, lite2)")
     ap.add_argument("--workers", type=int, default=3)
