@@ -96,3 +96,31 @@ def test_bad_metadata_is_refused(tmp_path, tiny_model):
 def test_missing_file(tmp_path):
     with pytest.raises(PIPNetError, match="not found"):
         load_model(tmp_path / "nope.safetensors")
+
+
+def test_weight_average_is_the_mean_of_the_models(tmp_path, tiny_model, monkeypatch):
+    """benchmarks/weight_average.py: every float tensor the mean of the models' (to fp16), integer buffers the first's."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import weight_average
+    a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    save_model(tiny_model, a)
+    with torch.no_grad():
+        for t in tiny_model.net.state_dict().values():
+            if t.is_floating_point():
+                t.add_(torch.randn_like(t))
+    save_model(tiny_model, b)
+    monkeypatch.setattr(sys, "argv", ["weight_average.py", str(tmp_path / "avg.safetensors"), str(a), str(b)])
+    weight_average.main()
+    avg, ma, mb = (load_model(p).net.state_dict() for p in (tmp_path / "avg.safetensors", a, b))
+    moved = 0
+    for k, v in avg.items():
+        if v.is_floating_point():
+            want = ((ma[k] + mb[k]) / 2).half().float()
+            assert torch.allclose(v, want, atol=1e-3, rtol=1e-3), k
+            moved += int(not torch.equal(ma[k], mb[k]))
+        else:
+            assert torch.equal(v, ma[k]), k
+    assert moved > 10
+    assert read_meta(tmp_path / "avg.safetensors").recipe["weight_average"] == [str(a), str(b)]
