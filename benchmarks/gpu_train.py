@@ -4,7 +4,7 @@ Measured on an H200 with 16 cores (2026-11-30, four runs side by side, 3 loader 
 trains ~550 images/s at batch 16 (bound by the per-step launch overhead) and 1,300-1,950 at batch 64, i.e.
 ~5 s and ~2 s an epoch of the 2,807-face mix. The first lease's 30-epoch runs from ImageNet stopped far from
 converged (training loss 0.46-0.51 against 0.37 for the fine-tuned default); the second lease's runs
-(2026-12-01, the default RUNS below) are long: 150 epochs at batch 64 (lr scaled by sqrt(batch/16)), the paper's
+(2026-12-01, kept by name in RUNS below) were long: 150 epochs at batch 64 (lr scaled by sqrt(batch/16)), the paper's
 60 epochs at batch 16, and the larger Lite2. Each run's command is written to its log, so every model is
 reproducible (replace the data paths: .gpu/ holds the WebP copies made by benchmarks/gpu_pack.py).
 
