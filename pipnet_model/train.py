@@ -67,7 +67,7 @@ class TrainConfig:
 
     # fields that must agree when resuming
     RESUME_KEYS = ("backbone", "input_size", "num_nb", "crop_scale", "batch_size", "lr", "seed", "degrade",
-                   "degrade_source", "init_input_size")
+                   "degrade_source", "flip", "flip_shift", "init_input_size")
 
 
 def epoch_order(parts: list[tuple[int, float]], seed: int, epoch: int) -> np.ndarray:

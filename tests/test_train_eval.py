@@ -41,6 +41,8 @@ def test_two_epoch_run_writes_checkpoints_and_resumes(tmp_path, data):
     assert second.meta.recipe["epochs"] == 2 and second.meta.input_size == 64
     with pytest.raises(PIPNetError, match="different configuration: input_size"):
         train(_cfg(tmp_path, data, epochs=3, input_size=96), resume=True, log=lambda s: None)
+    with pytest.raises(PIPNetError, match="different configuration: flip was 0.5, now 0.0"):
+        train(_cfg(tmp_path, data, epochs=3, flip=0.0), resume=True, log=lambda s: None)
 
 
 def test_init_model_fine_tuned_at_another_input_size(tmp_path, data):
