@@ -42,6 +42,7 @@ def main() -> None:
     import torch
     torch.set_num_threads(a.threads)
     models = [(m.split("=", 1) if "=" in m else (Path(m).stem, m)) for m in a.model]
+    models = [(name, load_model(path)) for name, path in models]
     dl = None
     if a.dlib:
         from facetrack.evaluate import match
@@ -52,8 +53,8 @@ def main() -> None:
         gt = np.stack([r.points for r in ds.records]).astype(np.float64)
         norm = normalizers(gt, ds.scheme)[:, None]
         groups = np.array([Path(r.name).name.split("_")[0] for r in ds.records])
-        for name, path in models:
-            nme, pred = evaluate(load_model(path), ds, 64, "cpu")
+        for name, model in models:
+            nme, pred = evaluate(model, ds, 64, "cpu")
             report(name, spec, groups, nme, (gt - pred).mean(1) / norm)
         if dl is not None:
             found, nme, resid = [], [], []
