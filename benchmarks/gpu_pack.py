@@ -1,6 +1,8 @@
 """Pack what a GPU session on the device machine needs into .gpu/ (git-ignored; the device tool carries 64 MiB
 at most, the working tree included): the training and validation sets with their images re-encoded as WebP
-and shrunk so that no labelled face is larger than --max-face px (coordinates scaled to match), the
+and shrunk so that no labelled face is larger than --max-face px (coordinates scaled to match), their labels
+converted to 0-based pixel centres as pipnet_model.datasets reads them (benchmarks/gpu_train.py reads them with
+``?offset=0``: converted once), the
 ImageNet EfficientNet-Lite0 and -Lite2 backbones as fp16 safetensors without its classifier, and the sample clip.
 The data sets go into one uncompressed .gpu/data.zip (benchmarks/gpu_session.sh unpacks it there).
 
@@ -17,23 +19,25 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 SETS = [("w300", "train"), ("lfpw", "train"), ("ytf68", "train"), ("w300", "test")]
 
 
 def pack_set(src: Path, split: str, dst: Path, max_face: float, quality: int) -> int:
-    rows = list(csv.reader(open(src / f"{split}.csv")))
+    from pipnet_model.datasets import read_csv
+    ds = read_csv(src / f"{split}.csv")  # 0-based pixel centres (the data set's convention converted)
     (dst / "images").mkdir(parents=True, exist_ok=True)
-    out = [rows[0]]
-    for r in rows[1:]:
-        img = cv2.imread(str(src / "images" / r[0]), cv2.IMREAD_COLOR)
-        pts = np.array(r[1:], np.float64).reshape(-1, 2)
+    out = [["image"] + [c for k in range(ds.scheme.num_points) for c in (f"x{k}", f"y{k}")]]
+    for rec in ds.records:
+        img = cv2.imread(str(rec.image), cv2.IMREAD_COLOR)
+        pts = rec.points.astype(np.float64)
         s = min(1.0, max_face / float((pts.max(0) - pts.min(0)).max()))
         if s < 1.0:
             h, w = img.shape[:2]
             img = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
             fx, fy = img.shape[1] / w, img.shape[0] / h
             pts = np.stack([(pts[:, 0] + 0.5) * fx - 0.5, (pts[:, 1] + 0.5) * fy - 0.5], 1)  # pixel centres
-        name = Path(r[0]).with_suffix(".webp").name
+        name = Path(rec.image).with_suffix(".webp").name
         cv2.imwrite(str(dst / "images" / name), img, [cv2.IMWRITE_WEBP_QUALITY, quality])
         out.append([name] + [f"{v:.3f}" for v in pts.reshape(-1)])
     with open(dst / f"{split}.csv", "w", newline="") as f:

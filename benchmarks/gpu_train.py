@@ -8,10 +8,11 @@ converged (training loss 0.46-0.51 against 0.37 for the fine-tuned default); the
 60 epochs at batch 16, and the larger Lite2. Each run's command is written to its log, so every model is
 reproducible (replace the data paths: .gpu/ holds the WebP copies made by benchmarks/gpu_pack.py).
 
-The default runs are the next lease's (NEXT_LEASE, dry-run on the CPU on 2026-12-02 with `--device cpu
---steps-per-epoch 2 --epochs 1 --workers 0`): main stages whose mirrored crops keep the labels' x offset, or no mirror.
-Each returned model then takes docs/accuracy.md's no-mirror last stage on the original images here (`facetrack train
-... --init RUN.last.safetensors --flip 0`, ~13 min on a 2-core CPU) before `bash benchmarks/ship_model.sh`.
+The default runs are the next lease's (NEXT_LEASE): since the fourteenth session every data set's labels are
+converted to 0-based pixel centres when read (pipnet_model.datasets.CONVENTIONS; gpu_pack.py writes them converted and
+the runs read them with ``?offset=0``), so the main stages use the paper's exact mirror. Each returned model then takes
+docs/accuracy.md's last stage (fourteenth session: converted labels, the mirror kept) on the original images here
+(`facetrack train ... --init RUN.last.safetensors`, ~6 min on a 2-core Zen 5) before `bash benchmarks/ship_model.sh`.
 """
 from __future__ import annotations
 
@@ -27,7 +28,9 @@ DEFAULT_MODEL = "facetrack/models/pipnet68_efficientnet_lite0.safetensors"
 
 
 def mix(d: str) -> list[str]:
-    return ["--data", f"{d}/w300/train.csv", "--data", f"{d}/lfpw/train.csv", "--data", f"{d}/ytf68/train.csv@0.25"]
+    """The training mix as packed by gpu_pack.py (labels already 0-based)."""
+    return ["--data", f"{d}/w300/train.csv?offset=0", "--data", f"{d}/lfpw/train.csv?offset=0",
+            "--data", f"{d}/ytf68/train.csv?offset=0@0.25"]
 
 
 # name: (backbone, input size, init ("imagenet" or a model file), batch, lr, epochs, milestones[, extra arguments])
@@ -37,18 +40,15 @@ FIRST_LEASE = {  # 2026-11-30 (docs/accuracy.md)
     "in192_b64": ("lite0", 192, "imagenet", 64, 2e-4, 30, "15,25"),
     "in256_b64": ("lite0", 256, "imagenet", 64, 2e-4, 30, "15,25"),
 }
-# For the next lease (twelfth session's finding, docs/accuracy.md): the labels sit ~1.4 crop px (192 px crop; 0.0073 of
-# the side) right of the pixels they mark, so an exact mirror teaches the network no x offset. The main stages again,
-# their mirrored crops keeping that offset; then, on the CPU, the no-mirror last stage of docs/accuracy.md.
-KEEP_OFFSET = ("--flip-shift", "0.0073")
+# For the next lease (fourteenth session, docs/accuracy.md): the labels converted to 0-based pixel centres at load,
+# the paper's exact mirror; then, on the CPU, the last stage of docs/accuracy.md (converted labels, mirror kept).
 NEXT_LEASE = {
-    "l0_192_b64_e150_fs": ("lite0", 192, "imagenet", 64, 2e-4, 150, "100,135", KEEP_OFFSET),
-    "l2_256_b64_e100_fs": ("lite2", 256, "imagenet", 64, 2e-4, 100, "70,90", KEEP_OFFSET),   # a teacher to distil
-    "l0_192_b64_e150_nf": ("lite0", 192, "imagenet", 64, 2e-4, 150, "100,135", ("--flip", "0")),
+    "l0_192_b64_e150_cv": ("lite0", 192, "imagenet", 64, 2e-4, 150, "100,135"),
+    "l2_256_b64_e100_cv": ("lite2", 256, "imagenet", 64, 2e-4, 100, "70,90"),   # a teacher to distil
 }
 RUNS = {
     **NEXT_LEASE,
-    "l0_192_b64_e150": ("lite0", 192, "imagenet", 64, 2e-4, 150, "100,135"),
+    "l0_192_b64_e150": ("lite0", 192, "imagenet", 64, 2e-4, 150, "100,135"),   # second lease: raw labels
     "l0_192_b16_e60": ("lite0", 192, "imagenet", 16, 1e-4, 60, "30,50"),   # the paper's recipe at 192 px
     "l0_256_b64_e150": ("lite0", 256, "imagenet", 64, 2e-4, 150, "100,135"),
     "l2_256_b64_e100": ("lite2", 256, "imagenet", 64, 2e-4, 100, "70,90"),
@@ -60,7 +60,7 @@ def command(name: str, data: str, out: Path, weights: str, workers: int, device:
     bb, size, init, batch, lr, epochs, ms, *more = RUNS[name]
     extra = (*(more[0] if more else ()), *extra)
     start = ["--pretrained-weights", weights.format(bb=bb)] if init == "imagenet" else ["--init", init]
-    return [sys.executable, "-m", "facetrack_cli.main", "train", *mix(data), "--val", f"{data}/w300/test.csv",
+    return [sys.executable, "-m", "facetrack_cli.main", "train", *mix(data), "--val", f"{data}/w300/test.csv?offset=0",
             "--backbone", f"efficientnet_{bb}", *start, "--input-size", str(size), "--batch-size", str(batch),
             "--lr", str(lr), "--epochs", str(epochs), "--milestones", ms, "--device", device,
             "--workers", str(workers), "--half", "--out", str(out / name), *extra]

@@ -9,7 +9,14 @@
 ``pseudo:DIR``     a pseudo-label set written by STC (``labels.csv`` in the csv layout, with images)
 =================  =====================================================================================
 
-``images`` overrides the folder image paths are relative to. Points are 0-based pixels.
+``images`` overrides the folder image paths are relative to.
+
+Coordinates: every reader returns 0-based pixel centres (OpenCV's: the centre of the top-left pixel is (0, 0)).
+Labels in another convention are converted when read: ``.pts``, COFW and AFLW ``.mat`` files are 1-based (1 is
+subtracted); a CSV is taken as 0-based unless its data set is one in ``CONVENTIONS`` (found by the CSV's folder name,
+e.g. ``.../w300/train.csv``) or the spec says where its labels sit: ``csv:FILE?offset=DX,DY`` (the labels minus the
+0-based centres, in pixels, subtracted at load; ``?offset=1`` for 1-based labels, ``?offset=0`` to read a known
+data set's labels raw).
 """
 from __future__ import annotations
 
@@ -67,6 +74,46 @@ def read_image(rec_or_path: Record | Path | str | np.ndarray) -> np.ndarray:
     return img
 
 
+@dataclass(frozen=True)
+class Convention:
+    """Where a data set's labels sit against the 0-based pixel centres of the pixels they mark, in pixels of its
+    images (subtracted at load), and the evidence (docs/accuracy.md, fourteenth session; benchmarks/label_offsets.py)."""
+    offset: tuple[float, float]
+    evidence: str
+
+
+ONE_BASED = (1.0, 1.0)
+CONVENTIONS: dict[str, Convention] = {
+    # benchmarks/label_offsets.py: label - mirror-averaged prediction, fitted as c + a x IOD over the faces (c: the
+    # constant in pixels, the origin's offset); the twelfth session's default / dlib as the instrument
+    "w300": Convention(ONE_BASED, "300-W labels, whose .pts files are 1-based (MATLAB; the pts: reader subtracts 1 too): "
+                       "c_x +1.09 px (se 0.11) / dlib +2.13 (0.17)"),
+    "lfpw": Convention(ONE_BASED, "300-W labels as w300: c_x +1.11 px (se 0.07), c_y +1.00 (0.05) / dlib +1.53, +1.74"),
+    "ytf68": Convention(ONE_BASED, "integer labels sitting +0.90 px right of the mirror-averaged prediction "
+                        "(dlib +1.27), c_y +0.42 px (se 0.02) / dlib +1.00 (0.07): read as 1-based"),
+    "aflw2000": Convention((0.0, 0.0), "integer labels sitting -0.89 px left of the mirror-averaged prediction (dlib "
+                           "-0.73); c_x +1.0 / +1.4 px (se 0.6): not told apart from 0 on faces of one size; as given"),
+}
+
+
+def parse_offset(text: str) -> tuple[float, float]:
+    """``"1"`` -> (1, 1); ``"0.5,1"`` -> (0.5, 1)."""
+    try:
+        v = [float(t) for t in text.split(",")]
+    except ValueError:
+        v = []
+    if len(v) not in (1, 2) or not all(np.isfinite(v)):
+        raise PIPNetError(f"offset={text!r}: expected DX or DX,DY in pixels")
+    return (v[0], v[-1])
+
+
+def csv_convention(path: str | Path) -> tuple[tuple[float, float], str]:
+    """The offset a CSV's labels carry by default (its folder's entry in ``CONVENTIONS``, else none) and its name."""
+    name = Path(path).resolve().parent.name
+    c = CONVENTIONS.get(name)
+    return (c.offset, name) if c else ((0.0, 0.0), "")
+
+
 def _scheme_for(n: int) -> Scheme:
     if str(n) in SCHEMES:
         return SCHEMES[str(n)]
@@ -80,7 +127,10 @@ def csv_image_base(path: str | Path, images: str | Path | None = None) -> Path:
     return Path(images) if images else (p.parent / "images" if (p.parent / "images").is_dir() else p.parent)
 
 
-def read_csv(path: str | Path, images: str | Path | None = None, scheme: Scheme | None = None) -> LandmarkSet:
+def read_csv(path: str | Path, images: str | Path | None = None, scheme: Scheme | None = None,
+             offset: tuple[float, float] | None = None) -> LandmarkSet:
+    """A CSV data set, converted to 0-based pixel centres: ``offset`` (where the labels sit against them, pixels) is
+    subtracted; None: the data set's entry in ``CONVENTIONS``, or 0."""
     p = Path(path)
     if not p.is_file():
         raise PIPNetError(f"CSV dataset not found: {p}")
@@ -97,6 +147,9 @@ def read_csv(path: str | Path, images: str | Path | None = None, scheme: Scheme 
     if n == 0 or sorted(xs) != list(range(n)) or sorted(ys) != list(range(n)):
         raise PIPNetError(f"{p}: header needs columns x0,y0..x(N-1),y(N-1)")
     base = csv_image_base(p, images)
+    if offset is None:
+        offset = csv_convention(p)[0]
+    shift = np.asarray(offset, dtype=np.float32)
     icol = header.index("image")
     recs = []
     for ln, r in enumerate(rows[1:], start=2):
@@ -106,7 +159,7 @@ def read_csv(path: str | Path, images: str | Path | None = None, scheme: Scheme 
             pts = np.array([[float(r[xs[k]]), float(r[ys[k]])] for k in range(n)], dtype=np.float32)
         except (ValueError, IndexError):
             raise PIPNetError(f"{p}:{ln}: bad coordinate row") from None
-        recs.append(Record(base / r[icol], pts))
+        recs.append(Record(base / r[icol], pts - shift if shift.any() else pts))
     return LandmarkSet(recs, scheme or _scheme_for(n), f"csv:{p}")
 
 
@@ -239,7 +292,7 @@ def read_pseudo(path: str | Path) -> LandmarkSet:
     f = d / "labels.csv" if d.is_dir() else d
     if not f.is_file():
         raise PIPNetError(f"pseudo-label set not found: {f}")
-    ds = read_csv(f, images=f.parent)
+    ds = read_csv(f, images=f.parent, offset=(0.0, 0.0))  # written by STC: model outputs, 0-based
     return LandmarkSet(ds.records, ds.scheme, f"pseudo:{d}")
 
 
@@ -263,14 +316,23 @@ def split_weight(spec: str) -> tuple[str, float]:
 
 def load_dataset(spec: str, images: str | Path | None = None) -> LandmarkSet:
     """A dataset from a ``KIND:PATH`` spec (see the module docstring); a bare .csv path means ``csv:``."""
+    spec, _, query = spec.partition("?")
+    offset = None
+    for item in filter(None, query.split("&")):
+        key, eq, val = item.partition("=")
+        if key != "offset" or not eq:
+            raise PIPNetError(f"dataset spec option {item!r}: the only option is offset=DX[,DY]")
+        offset = parse_offset(val)
     kind, sep, path = spec.partition(":")
     if not sep or kind not in KINDS:
         if spec.endswith(".csv"):
             kind, path = "csv", spec
         else:
             raise PIPNetError(f"dataset spec {spec!r} must look like KIND:PATH with KIND one of {', '.join(sorted(KINDS))}")
+    if offset is not None and kind != "csv":
+        raise PIPNetError(f"offset= is for csv: data sets ({kind}: files have a known convention)")
     if kind == "csv":
-        ds = read_csv(path, images)
+        ds = read_csv(path, images, offset=offset)
     elif kind == "pts":
         ds = read_pts_dir(path, images)
     elif kind == "wflw":

@@ -46,6 +46,29 @@ def test_csv_reader_finds_columns_by_header(tmp_path):
     np.testing.assert_allclose(ds.records[1].points, faces[1][1], atol=1e-3)
 
 
+def test_known_csv_data_sets_are_converted_to_0_based_centres(tmp_path):
+    """w300/lfpw/ytf68 labels are 1-based (pipnet_model.datasets.CONVENTIONS, with the evidence): read, they are one
+    pixel up and left of the file's numbers; ?offset= overrides (0: raw), a CSV elsewhere is read as 0-based."""
+    raw = load_dataset(f"csv:{shared_path('data/ytf68/test.csv')}?offset=0")
+    conv = load_dataset(f"csv:{shared_path('data/ytf68/test.csv')}")
+    half = load_dataset(f"csv:{shared_path('data/ytf68/test.csv')}?offset=0.5,0.25")
+    first = [float(v) for v in shared_path("data/ytf68/test.csv").read_text().splitlines()[1].split(",")[1:3]]
+    assert raw.records[0].points[0].tolist() == first
+    np.testing.assert_allclose(conv.records[0].points, raw.records[0].points - 1.0)
+    np.testing.assert_allclose(half.records[3].points, raw.records[3].points - [0.5, 0.25])
+    faces = synthetic_faces(1, seed=2)
+    d = tmp_path / "w300"  # a folder named as a known data set takes its convention
+    f = write_csv_dataset(d, faces)
+    np.testing.assert_allclose(load_dataset(f"csv:{f}").records[0].points, faces[0][1] - 1.0, atol=1e-3)
+    other = write_csv_dataset(tmp_path / "mine", faces)
+    np.testing.assert_allclose(load_dataset(str(other)).records[0].points, faces[0][1], atol=1e-3)
+    for bad in ("?offset=a", "?offset=1,2,3", "?scale=2"):
+        with pytest.raises(PIPNetError, match="offset"):
+            load_dataset(f"csv:{f}{bad}")
+    with pytest.raises(PIPNetError, match="csv"):
+        load_dataset(f"pts:{tmp_path}?offset=1")
+
+
 def test_pts_reader_on_fixtures():
     d = shared_path("data/formats/pts68")
     ds = load_dataset(f"pts:{d}")
