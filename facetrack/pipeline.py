@@ -22,7 +22,7 @@ from .errors import FacetrackError
 from .landmarks import LandmarkPredictor
 from .smoothing import create_smoother
 from .tracking import Track, Tracker
-from .types import Face, FrameResult
+from .types import Face, FrameResult, TrackEvent
 
 
 @dataclass
@@ -116,7 +116,7 @@ class FaceTracker:
                 type(a).__name__ == "HeadPoseAnalyser" for a in self.analysers):
             from .pose import HeadPoseAnalyser
             self.analysers.append(HeadPoseAnalyser())
-        if o.reid is not False and self.predictor.num_points == 68:  # last: the others keep the tracker's numbers
+        if o.reid is not False and self.predictor.num_points == 68:  # last: it renames; self.ids maps the numbers back
             from .reid import ReIdentifier, available
             if o.reid or available():
                 self.analysers.append(ReIdentifier())
@@ -149,6 +149,9 @@ class FaceTracker:
         self.timings = {"detect": 0.0, "landmarks": 0.0, "track": 0.0, "smooth": 0.0}
         self._prev_time = None
         self.detections_run = 0
+        # the tracker's number of every track reported -> the ID its rows carry now (re-identification may give a
+        # returning person their old ID): events and per-person counts are translated through it (one ID space)
+        self.ids: dict[int, int] = {}
 
     def update(self, frame: np.ndarray, time_s: float | None = None, index: int | None = None) -> FrameResult:
         """One frame. ``index``: its number in the source, counted from the reset's ``start_index`` (a live
@@ -164,19 +167,24 @@ class FaceTracker:
         lms, confs = self._landmarks(frame, tracks, new)
         self._assess(tracks, lms, confs)
         res = FrameResult(self.index, float(time_s), self._faces(frame, time_s))
-        res.events = tr.pop_events()
+        res.events = self._events()
         self.index += 1
         self.processed += 1
         return res
 
     def finish(self) -> FrameResult | None:
         """The stream ended: end every track. Returns an empty result carrying the ``ended`` events (None when
-        there are none), numbered as the frame after the last."""
+        there are none), numbered as the frame after the last. :func:`run` and :func:`track` call it."""
         self.tracker.begin_frame(self.index)
         for t in self.tracker.end_all():
             self._forget(t.track_id)
-        ev = self.tracker.pop_events()
+        ev = self._events()
         return FrameResult(self.index, float("nan"), [], events=ev) if ev else None
+
+    def _events(self) -> list[TrackEvent]:
+        """The tracker's events in the IDs the rows carry: ``started`` with the ID of the track's first row,
+        ``ended`` with its last (a young track that took a returning person's ID back ends as that person)."""
+        return [TrackEvent(e.kind, self.ids.get(e.track_id, e.track_id), e.index) for e in self.tracker.pop_events()]
 
     # ------------------------------------------------------------------------------------ the stages
     def _detect(self, frame: np.ndarray, time_s: float) -> list[Track]:
@@ -275,11 +283,17 @@ class FaceTracker:
                 a.drop(track_id)
 
     def summary(self) -> dict:
-        """What the analysers report over the run (e.g. blinks per track)."""
+        """What the analysers report over the run (e.g. blinks per person, keyed by the IDs the rows carry)."""
         out: dict = {}
         for a in self.analysers:
             if hasattr(a, "summary"):
                 out.update(a.summary())
+        if "blinks" in out:  # counted per track by the openness analyser, which runs before re-identification
+            per: dict[int, int] = {}
+            for k, n in out["blinks"].items():
+                pid = self.ids.get(int(k), int(k))
+                per[pid] = per.get(pid, 0) + n
+            out["blinks"] = {str(k): per[k] for k in sorted(per)}
         return out
 
     def _faces(self, frame: np.ndarray, time_s: float) -> list[Face]:
@@ -297,6 +311,7 @@ class FaceTracker:
             face = Face(landmark_box(sm), sm, t.scores, t.track_id, t.det_score)
             for analyse in self.analysers:
                 face = analyse(face, t, frame, time_s)
+            self.ids[t.track_id] = face.track_id
             self.tracker.report(t)
             faces.append(face)
         self.timings["smooth"] += time.perf_counter() - t0
@@ -322,7 +337,9 @@ class FaceTracker:
 
 def track(source, options: TrackOptions | None = None, with_images: bool = False, **kw) -> Iterator[FrameResult]:
     """Stream a video (file, URL, camera, ``lavfi:GRAPH``) and yield one :class:`FrameResult` per frame.
-    With ``with_images`` the decoded BGR frame is attached as ``result.image``."""
+    With ``with_images`` the decoded BGR frame is attached as ``result.image``. When the video ends and tracks were
+    on screen, one more result follows: no faces, no picture, ``time_s`` NaN, their ``ended`` events
+    (:meth:`FaceTracker.finish`)."""
     from .video import VideoSource
     ft = FaceTracker(options, **kw)
     try:
@@ -332,6 +349,9 @@ def track(source, options: TrackOptions | None = None, with_images: bool = False
                 if with_images:
                     res.image = vf.image
                 yield res
+        final = ft.finish()
+        if final is not None:
+            yield final
     finally:
         ft.close()
 
@@ -342,7 +362,9 @@ def run(source, sinks: Iterable = (), tracker: FaceTracker | TrackOptions | None
 
     ``source``: a spec (file, URL, camera, ``lavfi:GRAPH``) or an open :class:`~facetrack.video.VideoSource`
     (live policy, a time range). ``sinks``: objects with ``start(info)``, ``write(result)`` and ``close()``
-    (facetrack.sinks); each result carries its frame as ``result.image``. ``tracker``: a loaded
+    (facetrack.sinks); each result carries its frame as ``result.image``. At the end the tracker's
+    :meth:`~FaceTracker.finish` ends every track; sinks derived from :class:`~facetrack.sinks.Sink` get its
+    ``ended`` events through ``end(result)``. Events, rows and the summary's per-person counts carry one set of IDs. ``tracker``: a loaded
     :class:`FaceTracker` (used as it is: reset it for a new video) or the options to build one. Setting ``stop``
     ends the run after the frame in hand; a source that stops delivering frames ends it too. Every sink is
     finalised with the frames processed so far, whatever ends the run, and the summary says ``interrupted``.
@@ -351,7 +373,7 @@ def run(source, sinks: Iterable = (), tracker: FaceTracker | TrackOptions | None
     that promises clearly more frames than decode is ``truncated`` (``expected_frames`` from its header).
     """
     from .live import LatencyStats
-    from .sinks import SinkInfo
+    from .sinks import Sink, SinkInfo
     from .video import VideoSource, parse_source
     sinks = list(sinks)
     stop = stop or threading.Event()
@@ -399,6 +421,11 @@ def run(source, sinks: Iterable = (), tracker: FaceTracker | TrackOptions | None
                 break
         if prog:
             prog.close(faces=stats["faces"])
+        final = ft.finish()  # every track ends: sinks see the ended events, the summary counts every track
+        if final is not None:
+            for s in sinks:
+                if isinstance(s, Sink):
+                    s.end(final)
         ft.timings["write"] = t_write
         if stop.is_set():
             stats["interrupted"] = "stopped"

@@ -13,7 +13,8 @@ rule is 0.6) and at least ``margin`` nearer than the next identity's; without a 
 good view (every ``retry_s``, ``tries`` views at most: a person coming back often turns to the camera a moment
 later); its first frames may carry its own number until then. Only IDs of tracks that ended can be taken, so two people on
 screen at once never share one; output IDs are the tracker's own numbers (never reused), so a returned ID cannot
-collide with a new one. Tracker events keep the tracker's numbers. Measured with ``benchmarks/identity.py``
+collide with a new one. The pipeline translates the tracker's events and the per-track counts (blinks) into these
+IDs (``FaceTracker.ids``), so rows, events and the summary carry one set. Measured with ``benchmarks/identity.py``
 (docs/tracking.md).
 
 Chunks of ``facetrack batch --chunk-seconds`` run apart, each with its own re-identifier; each keeps the views of

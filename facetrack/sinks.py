@@ -2,7 +2,8 @@
 
 A sink is an object with ``start(info)`` (called once before the first frame, with the stream's
 :class:`SinkInfo`), ``write(result)`` (one :class:`FrameResult` per frame, its picture in ``result.image``) and
-``close()``; each is a context manager, and ``run()`` takes them as a list. Every sink writes a face as
+``close()`` (and, when they derive from :class:`Sink`, ``end(result)`` with the events of the stream's end); each is
+a context manager, and ``run()`` takes them as a list. Every sink writes a face as
 ``Face.record()``, so a new per-face value reaches every format from that one place. Files are flushed per frame:
 an interrupted run keeps every frame written so far. A sink's path is checked when it is made, before any work.
 """
@@ -63,6 +64,10 @@ class Sink:
 
     def write(self, result: FrameResult) -> None:
         raise NotImplementedError
+
+    def end(self, result: FrameResult) -> None:
+        """The stream ended (``run()`` calls it before ``close()``): ``result`` has no faces and no picture and
+        carries the last events (every track still on screen ``ended``). The file formats have nothing to add."""
 
     def close(self) -> None:
         pass

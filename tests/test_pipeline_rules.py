@@ -144,6 +144,81 @@ def test_tracks_announce_their_start_and_end():
     assert [(e.kind, e.track_id) for e in last.events] == [("ended", 1)]
 
 
+class Returner:
+    """Stands in for re-identification (which runs last): the tracker's track 2 is the person who was track 1,
+    recognised from its 3rd frame on (a young track carries its own number until it is recognised)."""
+
+    def __init__(self):
+        self.seen = 0
+
+    def __call__(self, face, track=None, frame=None, time_s=0.0):
+        if face.track_id == 2:
+            self.seen += 1
+            if self.seen >= 3:
+                face.track_id = 1
+        return face
+
+
+class Blinker:
+    """Counts blinks as the openness analyser does (before re-identification: by the tracker's number): one on
+    every 4th frame a track is seen."""
+
+    def __init__(self):
+        self.blinks, self.frames = {}, {}
+
+    def __call__(self, face, track=None, frame=None, time_s=0.0):
+        k = face.track_id
+        self.frames[k] = self.frames.get(k, 0) + 1
+        if self.frames[k] % 4 == 0:
+            self.blinks[k] = self.blinks.get(k, 0) + 1
+        return face
+
+    def summary(self):
+        return {"blinks": {str(k): v for k, v in self.blinks.items()}}
+
+
+@pytest.mark.parametrize("api", ["run", "track"])
+def test_a_person_who_leaves_and_returns_keeps_one_id_everywhere(api):
+    """One ID space: the rows, the events (started / ended, the stream's end included) and the summary's blink
+    counts all carry the IDs the rows carry; run() and track() end every track (FaceTracker.finish). A real
+    4 s lavfi source at 10 fps; face A is seen on frames 0-11 and 24-39."""
+    from facetrack.pipeline import run, track
+    from facetrack.sinks import Sink
+
+    class Keep(Sink):
+        def __init__(self):
+            self.results, self.ended = [], None
+
+        def write(self, result):
+            self.results.append(result)
+
+        def end(self, result):
+            self.ended = result
+
+    on = lambda i: i < 12 or i >= 24  # noqa: E731
+    det, pred = FakeDetector(lambda i: [BOX_A] if on(i) else []), FakePredictor(lambda i, b: 0.8 if on(i) else 0.05)
+    blinker = Blinker()
+    opts = dict(detector=det, predictor=pred, smoother="none", reid=False, openness=False, head_pose=False,
+                analysers=[blinker, Returner()], detect_every=1, max_age=2)
+    source = "lavfi:color=c=black:s=320x240:r=10:d=4"
+    if api == "run":
+        keep = Keep()
+        summary = run(source, [keep], FaceTracker(**opts), progress=False)
+        results, final = keep.results, keep.ended
+        assert set(blinker.blinks) == {1, 2}  # counted by the tracker's numbers ...
+        assert summary["blinks"] == {"1": sum(blinker.blinks.values())}  # ... reported by the person's ID
+    else:
+        results = list(track(source, **opts))
+        final = results.pop()
+        assert final.faces == [] and final.image is None and np.isnan(final.time_s)
+    assert len(results) == 40
+    assert {f.track_id for r in results for f in r.faces} == {1, 2}  # 2: the returning person's first frames
+    assert [f.track_id for f in results[30].faces] == [1]
+    events = [(e.kind, e.track_id) for r in results for e in r.events]
+    assert events == [("started", 1), ("ended", 1), ("started", 2)]
+    assert [(e.kind, e.track_id) for e in final.events] == [("ended", 1)]  # track 2 ends as the person it is
+
+
 def test_objects_handed_in_are_used_and_not_closed():
     ft, det, pred = make(lambda i: [BOX_A])
     assert ft.detector is det and ft.predictor is pred

@@ -209,5 +209,8 @@ def test_rotation_metadata_is_applied(tmp_path):
 def test_track_generator_yields_one_result_per_frame(detector_env, clip):
     import facetrack
     results = list(facetrack.track(str(clip), with_images=True, device="cpu", smoother="none"))
+    final = results.pop()  # the stream's end: the tracks still on screen end (FaceTracker.finish)
+    assert final.index == 100 and final.faces == [] and final.image is None
+    assert final.events and all(e.kind == "ended" for e in final.events)
     assert [r.index for r in results] == list(range(100))
     assert results[10].image.shape == (360, 640, 3) and len(results[10].faces) >= 1
