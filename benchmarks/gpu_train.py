@@ -11,7 +11,8 @@ reproducible (replace the data paths: .gpu/ holds the WebP copies made by benchm
 The default runs are the next lease's (NEXT_LEASE): since the fourteenth session every data set's labels are
 converted to 0-based pixel centres when read (pipnet_model.datasets.CONVENTIONS; gpu_pack.py writes them converted and
 the runs read them with ``?offset=0``), so the main stages use the paper's exact mirror. Each returned model then takes
-docs/accuracy.md's last stage (fourteenth session: converted labels, the mirror kept) on the original images here
+docs/accuracy.md's last stage (fourteenth session, step 2: converted labels, the mirror, AFLW2000-3D's fit half
+without its jaw) on the original images here
 (`facetrack train ... --init RUN.last.safetensors`, ~6 min on a 2-core Zen 5) before `bash benchmarks/ship_model.sh`.
 """
 from __future__ import annotations

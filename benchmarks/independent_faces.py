@@ -3,8 +3,8 @@
     python benchmarks/independent_faces.py [--model default --model NAME=OTHER.safetensors] [--json OUT.json]
 
 Faces: the held-out half of ``../shared/data/aflw2000`` (the images whose angles are all within 99 degrees, sorted
-by name, every second one from the second on: the half benchmarks/pose_fit.py never fits on; no training uses
-AFLW2000-3D). Labels read as pipnet_model.datasets converts them (``--offset DX,DY`` to read them otherwise, e.g. 0
+by name, every second one from the second on: the half benchmarks/pose_fit.py never fits on, and the one the
+default model's last stage does not train on; it trains on the other half's inner points, docs/accuracy.md). Labels read as pipnet_model.datasets converts them (``--offset DX,DY`` to read them otherwise, e.g. 0
 for the file's own numbers). Points: the 51 inner ones (brows, nose, eyes, mouth: AFLW2000-3D draws the jaw on the
 3D face's outline, not on the visible cheek).
 

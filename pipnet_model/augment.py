@@ -139,7 +139,10 @@ class Augmenter:
         m = crop_matrix(cx, cy, side, self.out_size)
         return warp(image, m, self.out_size), apply_affine(points, m), m
 
-    def __call__(self, image: np.ndarray, points: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, image: np.ndarray, points: np.ndarray, rng: np.random.Generator,
+                 mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(crop, points in crop pixels); ``mask`` (N,) bool: the labelled points; the others come out NaN (the
+        crop is still cut from all of them)."""
         c, s = self.cfg, self.out_size
         cx, cy, side = square_from_box(landmark_box(points), self.crop_scale)
         shift = (0.0, 0.0)
@@ -155,6 +158,11 @@ class Augmenter:
             pts = pts.copy()
             pts[:, 0] = (s - 1) - pts[:, 0] + 2 * c.flip_shift * s
             pts = pts[self.perm]
+            if mask is not None:
+                mask = np.asarray(mask)[self.perm]
+        if mask is not None:
+            pts = pts.copy()
+            pts[~np.asarray(mask, dtype=bool)] = np.nan
         if rng.random() < c.p_occlusion:
             ow = int(rng.uniform(0, c.occlusion_frac) * s)
             oh = int(rng.uniform(0, c.occlusion_frac) * s)

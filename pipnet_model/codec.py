@@ -51,11 +51,15 @@ def reverse_index(nb_idx: torch.Tensor, mode: str = "cyclic") -> ReverseIndex:
 # ------------------------------------------------------------------------------------- encode
 @dataclass
 class Targets:
-    """Sparse targets: the owning cell of each point and the regression targets stored there."""
+    """Sparse targets: the owning cell of each point and the regression targets stored there. ``mask`` (B, N):
+    which points are labelled (None: all); ``nb_mask`` (B, N, C): a neighbour offset is a target only when the
+    point and that neighbour are both labelled."""
     cell: torch.Tensor    # (B, N) long, row * W + col
     offset: torch.Tensor  # (B, N, 2) in map units, [0, 1) for points inside the crop
     nb: torch.Tensor      # (B, N, C, 2) neighbour positions relative to the cell corner, map units
     map_hw: tuple[int, int]
+    mask: torch.Tensor | None = None
+    nb_mask: torch.Tensor | None = None
 
     def score_map(self) -> torch.Tensor:
         """Dense score target (B, N, H, W): 1 at the owning cell, 0 elsewhere."""
@@ -66,7 +70,8 @@ class Targets:
         return m.view(b, n, h, w)
 
     def to(self, device) -> "Targets":
-        return Targets(self.cell.to(device), self.offset.to(device), self.nb.to(device), self.map_hw)
+        opt = [None if v is None else v.to(device) for v in (self.mask, self.nb_mask)]
+        return Targets(self.cell.to(device), self.offset.to(device), self.nb.to(device), self.map_hw, *opt)
 
 
 def cells(points: torch.Tensor, map_hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -77,8 +82,10 @@ def cells(points: torch.Tensor, map_hw: tuple[int, int]) -> tuple[torch.Tensor, 
     return col, row, row * w + col
 
 
-def encode(points: torch.Tensor, map_hw: tuple[int, int], nb_idx: torch.Tensor) -> Targets:
-    """Targets for normalised points (B, N, 2)."""
+def encode(points: torch.Tensor, map_hw: tuple[int, int], nb_idx: torch.Tensor,
+           mask: torch.Tensor | None = None) -> Targets:
+    """Targets for normalised points (B, N, 2); ``mask`` (B, N) bool: the labelled points (unlabelled ones may hold
+    any finite value; they are no target, nor a neighbour's)."""
     pts = torch.as_tensor(points, dtype=torch.float32)
     h, w = map_hw
     col, row, flat = cells(pts, map_hw)
@@ -87,7 +94,10 @@ def encode(points: torch.Tensor, map_hw: tuple[int, int], nb_idx: torch.Tensor) 
     pm = pts * scale
     offset = pm - corner
     nb = pm[:, nb_idx.to(pts.device)] - corner.unsqueeze(2)  # (B, N, C, 2)
-    return Targets(flat, offset, nb, (h, w))
+    if mask is None:
+        return Targets(flat, offset, nb, (h, w))
+    mask = torch.as_tensor(mask, dtype=torch.bool, device=pts.device)
+    return Targets(flat, offset, nb, (h, w), mask, mask.unsqueeze(2) & mask[:, nb_idx.to(pts.device)])
 
 
 def ideal_outputs(points: torch.Tensor, map_hw: tuple[int, int], nb_idx: torch.Tensor) -> tuple[torch.Tensor, ...]:

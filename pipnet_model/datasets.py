@@ -16,7 +16,8 @@ Labels in another convention are converted when read: ``.pts``, COFW and AFLW ``
 subtracted); a CSV is taken as 0-based unless its data set is one in ``CONVENTIONS`` (found by the CSV's folder name,
 e.g. ``.../w300/train.csv``) or the spec says where its labels sit: ``csv:FILE?offset=DX,DY`` (the labels minus the
 0-based centres, in pixels, subtracted at load; ``?offset=1`` for 1-based labels, ``?offset=0`` to read a known
-data set's labels raw).
+data set's labels raw). ``?points=17-67`` (any kind): only these points are labelled; the others still shape the
+crop but are no training target (e.g. a jaw drawn on another convention's outline).
 """
 from __future__ import annotations
 
@@ -105,6 +106,20 @@ def parse_offset(text: str) -> tuple[float, float]:
     if len(v) not in (1, 2) or not all(np.isfinite(v)):
         raise PIPNetError(f"offset={text!r}: expected DX or DX,DY in pixels")
     return (v[0], v[-1])
+
+
+def parse_points(text: str) -> list[int]:
+    """``"17-67"`` -> [17, ..., 67]; ``"0,3-5"`` -> [0, 3, 4, 5]."""
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            a, _, b = part.partition("-")
+            out.extend(range(int(a), int(b or a) + 1))
+    except ValueError:
+        out = []
+    if not out or min(out) < 0:
+        raise PIPNetError(f"points={text!r}: expected point numbers and ranges, e.g. 17-67")
+    return sorted(set(out))
 
 
 def csv_convention(path: str | Path) -> tuple[tuple[float, float], str]:
@@ -317,12 +332,15 @@ def split_weight(spec: str) -> tuple[str, float]:
 def load_dataset(spec: str, images: str | Path | None = None) -> LandmarkSet:
     """A dataset from a ``KIND:PATH`` spec (see the module docstring); a bare .csv path means ``csv:``."""
     spec, _, query = spec.partition("?")
-    offset = None
+    offset, points = None, None
     for item in filter(None, query.split("&")):
         key, eq, val = item.partition("=")
-        if key != "offset" or not eq:
-            raise PIPNetError(f"dataset spec option {item!r}: the only option is offset=DX[,DY]")
-        offset = parse_offset(val)
+        if key == "offset" and eq:
+            offset = parse_offset(val)
+        elif key == "points" and eq:
+            points = parse_points(val)
+        else:
+            raise PIPNetError(f"dataset spec option {item!r}: the options are offset=DX[,DY] and points=A-B[,C...]")
     kind, sep, path = spec.partition(":")
     if not sep or kind not in KINDS:
         if spec.endswith(".csv"):
@@ -345,4 +363,12 @@ def load_dataset(spec: str, images: str | Path | None = None) -> LandmarkSet:
         ds = read_pseudo(path)
     if not ds.records:
         raise PIPNetError(f"dataset {spec} holds no faces")
+    if points is not None:
+        n = ds.scheme.num_points
+        if max(points) >= n:
+            raise PIPNetError(f"points={max(points)}: the data set has {n} points (0-{n - 1})")
+        mask = np.zeros(n, dtype=bool)
+        mask[points] = True
+        for r in ds.records:
+            r.meta["mask"] = mask
     return ds

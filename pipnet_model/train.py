@@ -135,7 +135,7 @@ class TrainSet(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, j])
         i = int(self.order[j])
         r: Record = self.ds.records[i]
-        crop, pts = self.aug(self.image(i), r.points, rng)
+        crop, pts = self.aug(self.image(i), r.points, rng, r.meta.get("mask"))
         return (torch.from_numpy(crop), torch.from_numpy(to_unit(pts, self.aug.out_size).astype(np.float32)),
                 TASKS[r.meta.get("task", "std")])
 
@@ -236,19 +236,29 @@ def step_loss(model: PIPNetModel, x: torch.Tensor, pts: torch.Tensor, tasks: tor
     net = model.net
     m = net.map_size
     std = tasks == 0
+    labelled = torch.isfinite(pts[..., 0])  # unlabelled points (a data set's ?points=) arrive as NaN
+    mask = None
+    if not bool(labelled.all()):
+        pts = torch.where(labelled.unsqueeze(-1), pts, torch.full_like(pts, 0.5))
+        mask = labelled
     if bool(std.all()):
         out = net(x)
-        return pipnet_loss(out, encode(pts, (m, m), nb), cfg.cls_weight, cfg.reg_weight, cfg.nb_weight)
+        return pipnet_loss(out, encode(pts, (m, m), nb, mask), cfg.cls_weight, cfg.reg_weight, cfg.nb_weight)
     full, cls2, cls3 = net.forward_with_coarse(x)
     sq = torch.zeros((), device=x.device)
     cells = 0
     reg = torch.zeros((), device=x.device)
     parts: dict[str, float] = {}
     if std.any():
-        t = encode(pts[std], (m, m), nb)
+        t = encode(pts[std], (m, m), nb, None if mask is None else mask[std])
         score = full[0][std].float()
-        sq = sq + ((score - t.score_map().float()) ** 2).sum()
-        cells += score.numel()
+        err = (score - t.score_map().float()) ** 2
+        if t.mask is None:
+            sq = sq + err.sum()
+            cells += score.numel()
+        else:
+            sq = sq + (err.sum((2, 3)) * t.mask).sum()
+            cells += int(t.mask.sum()) * score.shape[2] * score.shape[3]
         reg, parts = pipnet_loss(tuple(o[std] for o in full), t, 0.0, cfg.reg_weight, cfg.nb_weight)
     for code, maps, name in ((2, cls2, "cls2"), (3, cls3, "cls3")):
         sel = tasks == code

@@ -86,6 +86,47 @@ def test_loss_is_zero_for_ideal_outputs_and_weights_apply():
     assert p["cls"] == pytest.approx(1 / 64, rel=1e-5)
 
 
+def test_masked_loss_ignores_unlabelled_points_and_equals_the_plain_loss_when_all_are_labelled():
+    """?points= data sets: an unlabelled point is no target, nor a neighbour's; with every point labelled the
+    masked loss is the plain one."""
+    g = torch.Generator().manual_seed(3)
+    pts = torch.rand(2, 68, 2, generator=g)
+    nb = codec.neighbor_indices(codec.mean_face(pts), 10)
+    outs = tuple(torch.randn(o.shape, generator=g) for o in codec.ideal_outputs(pts, (8, 8), nb))
+    plain, pp = pipnet_loss(outs, codec.encode(pts, (8, 8), nb))
+    full, fp = pipnet_loss(outs, codec.encode(pts, (8, 8), nb, torch.ones(2, 68, dtype=torch.bool)))
+    assert float(full) == pytest.approx(float(plain), rel=1e-5) and fp == pytest.approx(pp, rel=1e-5)
+    mask = torch.ones(2, 68, dtype=torch.bool)
+    mask[:, :17] = False  # the jaw unlabelled
+    moved = pts.clone()
+    moved[:, :17] = torch.rand(2, 17, 2, generator=g)  # where an unlabelled point "is" does not matter
+    a, _ = pipnet_loss(outs, codec.encode(pts, (8, 8), nb, mask))
+    b, _ = pipnet_loss(outs, codec.encode(moved, (8, 8), nb, mask))
+    assert float(a) == pytest.approx(float(b), rel=1e-6) and float(a) != pytest.approx(float(plain), rel=1e-3)
+    ideal = codec.ideal_outputs(pts, (8, 8), nb)
+    wrong_jaw = tuple(o.clone() for o in ideal)
+    wrong_jaw[1][:, :17] += 0.7  # the jaw's offsets wrong: no loss when the jaw is unlabelled
+    assert float(pipnet_loss(wrong_jaw, codec.encode(pts, (8, 8), nb, mask))[0]) < 1e-10
+    assert float(pipnet_loss(wrong_jaw, codec.encode(pts, (8, 8), nb))[0]) > 0.1
+
+
+def test_augmenter_carries_the_mask_through_the_mirror():
+    from pipnet_model.augment import Augmenter, AugmentConfig
+    scheme = SCHEMES["68"]
+    pts = np.stack([np.linspace(40, 160, 68), np.linspace(50, 150, 68)], 1)
+    mask = np.ones(68, bool)
+    mask[:17] = False
+    img = np.zeros((200, 200, 3), np.uint8)
+    for flip in (0.0, 1.0):
+        aug = Augmenter(scheme, 64, 1.1, AugmentConfig(p_flip=flip, p_translate=0, p_rotate=0, p_occlusion=0,
+                                                       p_blur=0, p_gray=0))
+        _, out = aug(img, pts, np.random.default_rng(0), mask)
+        want = mask[np.asarray(scheme.flip_perm)] if flip else mask
+        assert (np.isfinite(out[:, 0]) == want).all()
+        _, plain = aug(img, pts, np.random.default_rng(0))
+        np.testing.assert_allclose(out[want], plain[want])
+
+
 @pytest.mark.parametrize("name", ["68", "98", "29", "19"])
 def test_flip_permutations_are_involutions_and_swap_eyes(name):
     s = SCHEMES[name]

@@ -62,9 +62,12 @@ def test_known_csv_data_sets_are_converted_to_0_based_centres(tmp_path):
     np.testing.assert_allclose(load_dataset(f"csv:{f}").records[0].points, faces[0][1] - 1.0, atol=1e-3)
     other = write_csv_dataset(tmp_path / "mine", faces)
     np.testing.assert_allclose(load_dataset(str(other)).records[0].points, faces[0][1], atol=1e-3)
-    for bad in ("?offset=a", "?offset=1,2,3", "?scale=2"):
-        with pytest.raises(PIPNetError, match="offset"):
+    for bad in ("?offset=a", "?offset=1,2,3", "?scale=2", "?points=x", "?points=60-70"):
+        with pytest.raises(PIPNetError, match="offset|points"):
             load_dataset(f"csv:{f}{bad}")
+    inner = load_dataset(f"csv:{f}?points=17-67&offset=0")
+    assert inner.records[0].meta["mask"].tolist() == [False] * 17 + [True] * 51
+    np.testing.assert_allclose(inner.records[0].points, faces[0][1], atol=1e-3)
     with pytest.raises(PIPNetError, match="csv"):
         load_dataset(f"pts:{tmp_path}?offset=1")
 
