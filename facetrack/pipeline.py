@@ -288,6 +288,9 @@ class FaceTracker:
         for a in self.analysers:
             if hasattr(a, "summary"):
                 out.update(a.summary())
+        tr = self.tracker
+        out["over_max_faces"] = {"max_faces": self.o.max_faces, "detections": tr.over_limit_runs,
+                                 "most_left_out": tr.over_limit_most}
         if "blinks" in out:  # counted per track by the openness analyser, which runs before re-identification
             per: dict[int, int] = {}
             for k, n in out["blinks"].items():
@@ -427,6 +430,10 @@ def run(source, sinks: Iterable = (), tracker: FaceTracker | TrackOptions | None
                 if isinstance(s, Sink):
                     s.end(final)
         ft.timings["write"] = t_write
+        if ft.tracker.over_limit_runs:
+            print(f"facetrack: warning: more faces than --max-faces {ft.o.max_faces}: up to "
+                  f"{ft.tracker.over_limit_most} left out in {ft.tracker.over_limit_runs} detection run(s); "
+                  "raise --max-faces to track them", file=sys.stderr)
         if stop.is_set():
             stats["interrupted"] = "stopped"
         if getattr(src, "stalled", False):

@@ -126,6 +126,8 @@ class Tracker:
     def __init__(self, iou_threshold: float = 0.3, min_hits: int = 2, max_age: int = 10, max_tracks: int = 10,
                  max_det_misses: int = 3, size_band: float = 0.6, crop_of=None):
         self.iou_threshold, self.min_hits, self.max_age, self.max_tracks = iou_threshold, min_hits, max_age, max_tracks
+        # detection runs that found more new faces than max_tracks left room for, and the most left out by one
+        self.over_limit_runs = self.over_limit_most = 0
         self.max_det_misses = max_det_misses
         self.size_band = size_band  # landmark box side / last detection's side outside [band, 1/band]: not good
         # landmarks -> (box, angle) of the next crop when it is not the landmark box (upright crops); the landmark box
@@ -178,18 +180,23 @@ class Tracker:
         for ti in um_t:
             self.tracks[ti].det_misses += 1
         new = []
+        left_out = 0
         for di in sorted(um_d, key=lambda j: -scores[j]):
             if scores[di] < new_min_score:
                 continue
-            if len(self.tracks) >= self.max_tracks:
-                break
             # a detection overlapping an existing track a lot is that track's double, not a new face
             if self.tracks and iou_matrix(boxes[di], np.array([t.box for t in self.tracks])).max() > 0.5:
+                continue
+            if len(self.tracks) >= self.max_tracks:
+                left_out += 1  # a face the limit keeps out: counted, never silent
                 continue
             t = Track(self._next_id, boxes[di].copy(), float(scores[di]), det_side=_side(boxes[di]))
             self._next_id += 1
             self.tracks.append(t)
             new.append(t)
+        if left_out:
+            self.over_limit_runs += 1
+            self.over_limit_most = max(self.over_limit_most, left_out)
         return new
 
     def observe(self, track: Track, landmarks: np.ndarray, scores: np.ndarray, good: bool) -> None:

@@ -219,6 +219,25 @@ def test_a_person_who_leaves_and_returns_keeps_one_id_everywhere(api):
     assert [(e.kind, e.track_id) for e in final.events] == [("ended", 1)]  # track 2 ends as the person it is
 
 
+def test_faces_beyond_max_faces_are_counted_and_reported(capsys):
+    """No silent cap: three faces, max_faces 2: the third is not tracked, and the summary and a one-line warning
+    say so (issue 40: a 16-person meeting lost 6 people without a word)."""
+    from facetrack.pipeline import run
+    box_c = [40.0, 170.0, 100.0, 235.0]
+    det, pred = FakeDetector(lambda i: [BOX_A, BOX_B, box_c]), FakePredictor()
+    ft = FaceTracker(detector=det, predictor=pred, smoother="none", reid=False, max_faces=2, detect_every=5)
+    s = run("lavfi:color=c=black:s=320x240:r=10:d=2", [], ft, progress=False)
+    assert s["tracks"] == 2
+    assert s["over_max_faces"] == {"max_faces": 2, "detections": 4, "most_left_out": 1}  # frames 0, 5, 10, 15
+    err = capsys.readouterr().err
+    assert "more faces than --max-faces 2" in err and "up to 1 left out in 4 detection run(s)" in err
+    ft3 = FaceTracker(detector=FakeDetector(lambda i: [BOX_A, BOX_B, box_c]), predictor=FakePredictor(),
+                      smoother="none", reid=False, max_faces=3)
+    s3 = run("lavfi:color=c=black:s=320x240:r=10:d=1", [], ft3, progress=False)
+    assert s3["tracks"] == 3 and s3["over_max_faces"]["detections"] == 0
+    assert "max-faces" not in capsys.readouterr().err
+
+
 def test_objects_handed_in_are_used_and_not_closed():
     ft, det, pred = make(lambda i: [BOX_A])
     assert ft.detector is det and ft.predictor is pred
