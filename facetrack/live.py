@@ -48,15 +48,16 @@ class LatestSlot:
 
 class Pacer:
     """Plays frames at their own timestamps (``speed`` x real time) from the first one on: the reader sleeps
-    until each frame is due, as a camera would deliver it."""
+    (``stop.wait``) until each frame is due, as a camera would deliver it. ``clock``: seconds, monotonic (tests pass
+    their own, with a ``stop`` whose ``wait`` moves it on)."""
 
-    def __init__(self, speed: float = 1.0):
+    def __init__(self, speed: float = 1.0, clock=time.monotonic):
         if not speed > 0:
             raise ValueError("speed must be positive")
-        self.speed, self.t0, self.first = speed, None, 0.0
+        self.speed, self.t0, self.first, self.clock = speed, None, 0.0, clock
 
     def wait(self, time_s: float, stop: threading.Event) -> None:
-        now = time.monotonic()
+        now = self.clock()
         if self.t0 is None:
             self.t0, self.first = now, time_s
             return

@@ -46,12 +46,31 @@ def test_latest_slot_keeps_the_newest_and_counts_the_rest():
     assert got == ["x"] and slot.dropped == 4
 
 
+class FakeClock:
+    """A monotonic clock that only moves when told, and a stop event whose ``wait`` moves it."""
+
+    def __init__(self):
+        self.t, self.waits = 100.0, []
+
+    def __call__(self):
+        return self.t
+
+    def wait(self, seconds):
+        self.waits.append(round(seconds, 9))
+        self.t += seconds
+        return False
+
+
 def test_pacer_delivers_at_the_clip_rate():
-    stop, p = threading.Event(), Pacer(speed=2.0)
-    t0 = time.monotonic()
+    clock = FakeClock()
+    p = Pacer(speed=2.0, clock=clock)
     for k in range(6):
-        p.wait(10.0 + k * 0.1, stop)  # frames 0.1 s apart at 2x: one every 0.05 s
-    assert 0.24 <= time.monotonic() - t0 < 0.5
+        p.wait(10.0 + k * 0.1, clock)  # frames 0.1 s apart at 2x: one every 0.05 s
+    assert clock.waits == [0.05] * 5 and clock.t == pytest.approx(100.25)
+    clock.t += 0.2  # the reader was late by four frames' worth: the next frames are due at once
+    for k in range(6, 9):
+        p.wait(10.0 + k * 0.1, clock)
+    assert clock.waits == [0.05] * 5
 
 
 def test_a_file_drops_nothing(clip, tracker, tmp_path):
