@@ -367,9 +367,10 @@ def run(source, sinks: Iterable = (), tracker: FaceTracker | TrackOptions | None
     (live policy, a time range). ``sinks``: objects with ``start(info)``, ``write(result)`` and ``close()``
     (facetrack.sinks); each result carries its frame as ``result.image``. At the end the tracker's
     :meth:`~FaceTracker.finish` ends every track; sinks derived from :class:`~facetrack.sinks.Sink` get its
-    ``ended`` events through ``end(result)``. Events, rows and the summary's per-person counts carry one set of IDs. ``tracker``: a loaded
-    :class:`FaceTracker` (used as it is: reset it for a new video) or the options to build one. Setting ``stop``
-    ends the run after the frame in hand; a source that stops delivering frames ends it too. Every sink is
+    ``ended`` events through ``end(result)``. Events, rows and the summary's per-person counts carry one set of
+    IDs; the summary's ``over_max_faces`` counts faces the face limit left out (and a warning line says so).
+    ``tracker``: a loaded :class:`FaceTracker` (used as it is: reset it for a new video) or the options to build
+    one. Setting ``stop`` ends the run after the frame in hand; a source that stops delivering frames ends it too. Every sink is
     finalised with the frames processed so far, whatever ends the run, and the summary says ``interrupted``.
     For a live source the summary's ``latency_ms`` (p50/p95/max) is the time from a frame's delivery by the
     source to its result written by every sink, and ``dropped_frames`` counts the frames it superseded. A file

@@ -122,11 +122,10 @@ def parse_points(text: str) -> list[int]:
     return sorted(set(out))
 
 
-def csv_convention(path: str | Path) -> tuple[tuple[float, float], str]:
-    """The offset a CSV's labels carry by default (its folder's entry in ``CONVENTIONS``, else none) and its name."""
-    name = Path(path).resolve().parent.name
-    c = CONVENTIONS.get(name)
-    return (c.offset, name) if c else ((0.0, 0.0), "")
+def csv_convention(path: str | Path) -> tuple[float, float]:
+    """The offset a CSV's labels carry by default: its folder's entry in ``CONVENTIONS``, else none."""
+    c = CONVENTIONS.get(Path(path).resolve().parent.name)
+    return c.offset if c else (0.0, 0.0)
 
 
 def _scheme_for(n: int) -> Scheme:
@@ -163,7 +162,7 @@ def read_csv(path: str | Path, images: str | Path | None = None, scheme: Scheme 
         raise PIPNetError(f"{p}: header needs columns x0,y0..x(N-1),y(N-1)")
     base = csv_image_base(p, images)
     if offset is None:
-        offset = csv_convention(p)[0]
+        offset = csv_convention(p)
     shift = np.asarray(offset, dtype=np.float32)
     icol = header.index("image")
     recs = []
