@@ -72,7 +72,10 @@ def find_landmarker_task() -> Path:
 class MediaPipeLandmarker:
     """MediaPipe Face Landmarker (478 points) in VIDEO mode, as its users run it: BGR frame + time -> faces."""
 
-    def __init__(self, task: str | Path | None = None, num_faces: int = 10, blendshapes: bool = False):
+    # num_faces: MediaPipe's own default is 1, and a user sets it to the faces in their clip; at 10 on a one-face clip
+    # it runs its face detector on every frame (it only tracks once it holds num_faces faces): peers are compared in
+    # the setting a user would choose (issue 41)
+    def __init__(self, task: str | Path | None = None, num_faces: int = 1, blendshapes: bool = False):
         from .detectors.mediapipe import import_mediapipe, quiet_native_stderr
         mp, BaseOptions, vision = import_mediapipe()
         self.mp, self.task = mp, Path(task or find_landmarker_task())
@@ -103,10 +106,11 @@ class MediaPipeLandmarker:
 
 
 def run_mediapipe(source: str, csv_path: str | Path, max_frames: int | None = None,
-                  defer_matplotlib: bool = False) -> dict:
+                  defer_matplotlib: bool = False, num_faces: int = 1) -> dict:
     """MediaPipe Face Landmarker over a video as a user scripts it: ``import mediapipe``, the same PyAV decode as
-    facetrack (:class:`VideoSource`), VIDEO mode, one CSV row per face per frame (frame, time, 478 x, y), flushed
-    per frame. ``defer_matplotlib``: give it facetrack's import-time saving too (a plain script does not have it)."""
+    facetrack (:class:`VideoSource`), VIDEO mode with ``num_faces`` (the faces in the clip), one CSV row per face per
+    frame (frame, time, 478 x, y), flushed per frame. ``defer_matplotlib``: give it facetrack's import-time saving too
+    (a plain script does not have it)."""
     import csv
     import time
     t0 = time.perf_counter()
@@ -114,7 +118,7 @@ def run_mediapipe(source: str, csv_path: str | Path, max_frames: int | None = No
         import mediapipe  # noqa: F401 - as a user's script does: its drawing helpers import matplotlib
 
     from .video import VideoSource
-    lm = MediaPipeLandmarker()
+    lm = MediaPipeLandmarker(num_faces=num_faces)
     frames = faces = 0
     with VideoSource(source) as src, open(csv_path, "w", newline="") as f:
         w = csv.writer(f)
@@ -140,5 +144,6 @@ if __name__ == "__main__":  # python -m facetrack.peers mediapipe VIDEO --csv OU
     ap.add_argument("--csv", required=True)
     ap.add_argument("--max-frames", type=int)
     ap.add_argument("--defer-matplotlib", action="store_true", help="facetrack's import-time saving, for MediaPipe too")
+    ap.add_argument("--num-faces", type=int, default=1, help="MediaPipe's num_faces: the faces in the clip (default 1)")
     a = ap.parse_args()
-    print(json.dumps(run_mediapipe(a.source, a.csv, a.max_frames, a.defer_matplotlib)))
+    print(json.dumps(run_mediapipe(a.source, a.csv, a.max_frames, a.defer_matplotlib, a.num_faces)))

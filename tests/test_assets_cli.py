@@ -106,3 +106,14 @@ def test_bench_whole_process_hands_the_tracking_options_to_its_processes(monkeyp
     assert cli._track_options(a) == cli._track_options(b)
     cli.main(["bench", clip, "--whole-process"])
     assert got["args"] == []
+
+
+def test_the_mediapipe_peer_is_set_to_the_most_faces_facetrack_reports_in_a_frame(tmp_path):
+    """bench --whole-process gives MediaPipe num_faces = the most rows one frame has in facetrack's CSV (its own
+    default is 1; at 10 it runs its detector on every frame of a one-face clip)."""
+    from facetrack import bench
+    f = tmp_path / "ft.csv"
+    f.write_text("frame,time_s,track_id\n0,0,1\n0,0,2\n1,0.04,1\n2,0.08,1\n2,0.08,2\n2,0.08,3\n3,0.12,1\n")
+    assert bench.most_faces_in_a_frame(f) == 3
+    (tmp_path / "empty.csv").write_text("frame,time_s,track_id\n")
+    assert bench.most_faces_in_a_frame(tmp_path / "empty.csv") == 0
