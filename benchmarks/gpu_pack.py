@@ -19,7 +19,6 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 SETS = [("w300", "train"), ("lfpw", "train"), ("ytf68", "train"), ("w300", "test")]
 
 

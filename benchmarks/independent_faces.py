@@ -19,21 +19,19 @@ right) and y (down) in percent of that normaliser, overall and per point group. 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
+from pose_fit import load_aflw, split  # the held-out half is defined once, there (benchmarks/ is on the path)
+
+from facetrack.detectors import create_detector
+from facetrack.evaluate import match
+from facetrack.landmarks import LandmarkPredictor
+from pipnet_model.datasets import load_dataset, read_image
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from facetrack.detectors import create_detector  # noqa: E402
-from facetrack.evaluate import match  # noqa: E402
-from facetrack.landmarks import LandmarkPredictor  # noqa: E402
-from pipnet_model.datasets import load_dataset, read_image  # noqa: E402
 
 GROUPS = {"brows": range(17, 27), "nose": range(27, 36), "eyes": range(36, 48), "mouth": range(48, 68)}
 INNER = np.arange(17, 68)
@@ -42,10 +40,10 @@ DATA = ROOT.parent / "shared" / "data" / "aflw2000"
 
 def held_out(folder: Path = DATA, offset: str | None = None):
     """(records, yaw degrees) of the held-out half, in name order."""
-    pose = {r[0]: np.array(r[1:], float) for r in list(csv.reader(open(folder / "pose.csv")))[1:]}
+    names, _, pose = load_aflw(folder)
     spec = f"csv:{folder / 'landmarks.csv'}" + (f"?offset={offset}" if offset is not None else "")
     recs = {Path(r.image).name: r for r in load_dataset(spec).records}
-    names = sorted(n for n in recs if n in pose and np.all(np.abs(pose[n]) <= 99))[1::2]
+    names = split(names)[1]
     return [recs[n] for n in names], np.array([pose[n][0] for n in names])
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import resource
 import tempfile
@@ -233,7 +232,9 @@ def most_faces_in_a_frame(csv_path: Path) -> int:
     import collections
     import csv
     with open(csv_path, newline="") as f:
-        counts = collections.Counter(row[0] for row in itertools.islice(csv.reader(f), 1, None))
+        rows = csv.reader(f)
+        next(rows, None)  # the header
+        counts = collections.Counter(row[0] for row in rows)
     return max(counts.values(), default=0)
 
 

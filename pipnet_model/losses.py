@@ -21,24 +21,17 @@ def pipnet_loss(outputs: tuple[torch.Tensor, ...], t: Targets, cls_weight: float
     score, ox, oy, nbx, nby = outputs
     b, n = t.cell.shape
     c = t.nb.shape[2]
-    if t.mask is None:
-        l_cls = F.mse_loss(score.float(), t.score_map().float())
-        l_x = F.l1_loss(_at_cells(ox, t.cell, 1).float(), t.offset[..., 0])
-        l_y = F.l1_loss(_at_cells(oy, t.cell, 1).float(), t.offset[..., 1])
-        l_nx = F.l1_loss(_at_cells(nbx, t.cell, c).float(), t.nb[..., 0].reshape(b, n * c))
-        l_ny = F.l1_loss(_at_cells(nby, t.cell, c).float(), t.nb[..., 1].reshape(b, n * c))
-    else:
-        w = t.mask.float()
-        wn = t.nb_mask.float().reshape(b, n * c)
+    w = t.mask.float() if t.mask is not None else torch.ones(b, n, device=score.device)
+    wn = t.nb_mask.float().reshape(b, n * c) if t.nb_mask is not None else torch.ones(b, n * c, device=score.device)
 
-        def mean(err: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-            return (err * weight).sum() / weight.sum().clamp_min(1.0)
+    def mean(err: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        return (err * weight).sum() / weight.sum().clamp_min(1.0)
 
-        l_cls = mean(((score.float() - t.score_map().float()) ** 2).mean((2, 3)), w)
-        l_x = mean((_at_cells(ox, t.cell, 1).float() - t.offset[..., 0]).abs(), w)
-        l_y = mean((_at_cells(oy, t.cell, 1).float() - t.offset[..., 1]).abs(), w)
-        l_nx = mean((_at_cells(nbx, t.cell, c).float() - t.nb[..., 0].reshape(b, n * c)).abs(), wn)
-        l_ny = mean((_at_cells(nby, t.cell, c).float() - t.nb[..., 1].reshape(b, n * c)).abs(), wn)
+    l_cls = mean(((score.float() - t.score_map().float()) ** 2).mean((2, 3)), w)
+    l_x = mean((_at_cells(ox, t.cell, 1).float() - t.offset[..., 0]).abs(), w)
+    l_y = mean((_at_cells(oy, t.cell, 1).float() - t.offset[..., 1]).abs(), w)
+    l_nx = mean((_at_cells(nbx, t.cell, c).float() - t.nb[..., 0].reshape(b, n * c)).abs(), wn)
+    l_ny = mean((_at_cells(nby, t.cell, c).float() - t.nb[..., 1].reshape(b, n * c)).abs(), wn)
     total = cls_weight * l_cls + reg_weight * (l_x + l_y) + nb_weight * (l_nx + l_ny)
     parts = {k: float(v.detach()) for k, v in (("cls", l_cls), ("x", l_x), ("y", l_y), ("nb_x", l_nx), ("nb_y", l_ny))}
     return total, parts

@@ -252,13 +252,10 @@ def step_loss(model: PIPNetModel, x: torch.Tensor, pts: torch.Tensor, tasks: tor
     if std.any():
         t = encode(pts[std], (m, m), nb, None if mask is None else mask[std])
         score = full[0][std].float()
-        err = (score - t.score_map().float()) ** 2
-        if t.mask is None:
-            sq = sq + err.sum()
-            cells += score.numel()
-        else:
-            sq = sq + (err.sum((2, 3)) * t.mask).sum()
-            cells += int(t.mask.sum()) * score.shape[2] * score.shape[3]
+        err = ((score - t.score_map().float()) ** 2).sum((2, 3))  # (B, N): each point's map
+        labelled_maps = t.mask if t.mask is not None else torch.ones_like(err, dtype=torch.bool)
+        sq = sq + err[labelled_maps].sum()
+        cells += int(labelled_maps.sum()) * score.shape[2] * score.shape[3]
         reg, parts = pipnet_loss(tuple(o[std] for o in full), t, 0.0, cfg.reg_weight, cfg.nb_weight)
     for code, maps, name in ((2, cls2, "cls2"), (3, cls3, "cls3")):
         sel = tasks == code
