@@ -116,8 +116,10 @@ def read_tracks(path: Path, n: int = 68) -> list[tuple[int, float, int, np.ndarr
 
 
 def resmooth(rows, make_smoother) -> dict[int, list[np.ndarray]]:
-    """frame -> smoothed faces: one smoother over a clip's unsmoothed rows, in order."""
-    sm, out = make_smoother(), {}
+    """frame -> smoothed faces: a clip's unsmoothed rows, in order, each track through its own smoother
+    (``make_smoother()`` makes one, e.g. ``KalmanSmoother``)."""
+    from facetrack.smoothing import SmootherBank
+    sm, out = SmootherBank(make_smoother), {}
     for frame, t, tid, p in rows:
         out.setdefault(frame, []).append(np.asarray(sm(tid, p, t), dtype=np.float64))
     return out

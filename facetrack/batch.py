@@ -182,7 +182,7 @@ def run_job(job: Job, o: BatchOptions) -> dict:
             sinks.append(_DieAfter(5))
         ft = _WorkerTracker.get(o.track, o.threads_per_worker)
         ft.reset(job.frame_offset)
-        reid = next((a for a in ft.analysers if hasattr(a, "identities")), None)
+        reid = ft.identifier  # the re-identifier (facetrack.reid) when the reid extra is on
         if reid is not None:
             reid.unseen_past = job.chunk > 0  # people may return from earlier chunks: young tracks take their looks
         with VideoSource(job.source, start_s=job.start_s, end_s=job.end_s) as src:

@@ -39,7 +39,7 @@ def faces_of_image(img: np.ndarray, detector, predictor, max_faces: int = 10, re
         from .pose import HeadPoseAnalyser, OpennessAnalyser
         pose, open_ = HeadPoseAnalyser(), OpennessAnalyser()
         for f in faces:
-            open_(f).blink = None
+            open_(f)
             pose(f, frame=img)
     return faces
 

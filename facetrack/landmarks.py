@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pipnet_model.augment import (crop_matrix, from_unit, invert_affine, landmark_box,
-                                  square_from_box, upright_box, warp)
+from pipnet_model.augment import crop_matrix, from_unit, invert_affine, square_from_box, warp
 from pipnet_model.meta import ModelMeta, read_meta
 from pipnet_model.runtime import decode_np, to_input_np
 
 from .assets import resolve_model_path
+from .crop_policy import crops_around, recrop
 from .detectors import IDENTITY, BoxAdapter
 from .errors import FacetrackError
 
@@ -111,11 +111,7 @@ class LandmarkPredictor:
         """(boxes (F, 4), angles (F,)) to crop again around landmarks (F, N, 2): the upright box and the eye line's
         angle with ``upright``, else the plain landmark box at angle 0."""
         lms = np.asarray(lms, dtype=np.float64).reshape(-1, self.num_points, 2)
-        if not self.upright:
-            return np.array([landmark_box(p) for p in lms]).reshape(-1, 4), np.zeros(len(lms))
-        eyes = self.meta.scheme.eye_corners
-        got = [upright_box(p, eyes) for p in lms]
-        return np.array([b for b, _ in got]).reshape(-1, 4), np.array([a for _, a in got])
+        return crops_around(lms, self.meta.scheme.eye_corners if self.upright else None)
 
     def crops(self, frame: np.ndarray, boxes: np.ndarray, adapt: bool = True,
               angles=None) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -141,11 +137,9 @@ class LandmarkPredictor:
         if not np.isfinite(boxes).all() or ((boxes[:, 2] - boxes[:, 0]) <= 0).any() or ((boxes[:, 3] - boxes[:, 1]) <= 0).any():
             raise FacetrackError("face boxes must be finite (x0, y0, x1, y1) with x1 > x0 and y1 > y0")
         lms, conf = self.predict_batch([(frame, boxes) if angles is None else (frame, boxes, angles)], color)[0]
-        for _ in range(refine):
-            if not len(lms):
-                break
-            lb, ang = self.landmark_crops(lms)
-            lms, conf = self.predict_batch([(frame, lb, ang)], color, adapt=False)[0]  # landmark boxes: no adaptation
+        if refine > 0 and len(lms):  # landmark boxes: no box adaptation (facetrack.crop_policy.recrop)
+            lms, conf = recrop(lambda b, a: self.predict_batch([(frame, b, a)], color, adapt=False)[0],
+                               self.landmark_crops, lms, conf, refine, refine)
         return lms, conf
 
     def predict_batch(self, items: list[tuple[np.ndarray, np.ndarray]], color: str = "BGR",

@@ -9,18 +9,20 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
+from dataclasses import dataclass, fields
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
 from pipnet_model.augment import landmark_box as _points_box
 from pipnet_model.progress import Progress
 
+from .crop_policy import CropPolicy
 from .detectors import DEFAULT_DETECTOR, Detector, create_detector, detect_boxes
 from .errors import FacetrackError
+from .interfaces import Analyser, Predictor, Smoother
 from .landmarks import LandmarkPredictor
-from .smoothing import create_smoother
+from .smoothing import smoother_factory
 from .tracking import Track, Tracker
 from .types import Face, FrameResult, TrackEvent
 
@@ -55,12 +57,26 @@ class TrackOptions:
     reid: bool | None = None         # a returning person gets their ID back (facetrack.reid); None: when facetrack[reid] is installed
 
 
+TRACK_OPTIONS = {f.name for f in fields(TrackOptions)}
+
+
 def landmark_box(lm: np.ndarray) -> np.ndarray:
     return np.asarray(_points_box(lm), dtype=np.float64)
 
 
-# An analyser adds per-face values (head pose, openness) or maps identities: analyser(face, track, frame, time_s)
-Analyser = Callable[[Face, Track, np.ndarray, float], Face]
+@dataclass
+class FaceTrack:
+    """Everything kept for one face while it is tracked: the tracker's record of it (``track``: its box, life cycle,
+    last landmarks), its next crop (the crop policy's ``crop``, ``angle``), its smoother, one state per analyser
+    (``states``, in the analysers' order) and the identifier's (``seen``), and the ID its rows carry (``person``).
+    Made when the tracker starts a track; its states are ended when the tracker removes it."""
+    track: Track
+    smoother: Smoother
+    states: list
+    seen: Any = None
+    crop: np.ndarray | None = None
+    angle: float = 0.0
+    person: int = -1
 
 
 class DetectSchedule:
@@ -84,42 +100,46 @@ class FaceTracker:
     >>> for i, frame in enumerate(frames):
     ...     result = ft.update(frame, i / 30)
 
-    ``detector`` is a registered name or a detector object (``detect(frame, time_s)``, ``box_adapter``,
-    ``close()``); ``predictor`` a :class:`LandmarkPredictor` to share; ``analysers`` add per-face values.
-    Objects passed in are used as given and not closed by :meth:`close`.
+    A frame: detect (on the schedule) -> match (the tracker) -> one batched predict of every track's crop (the crop
+    policy) -> observe (the tracker judges the landmarks) -> report (smooth, analyse, identify each face on its own
+    :class:`FaceTrack`). ``detector``: a registered name or a :class:`~facetrack.detectors.Detector`; ``predictor``
+    a :class:`~facetrack.interfaces.Predictor` to share; ``analysers``: :class:`~facetrack.interfaces.Analyser` s that
+    add per-face values; ``identifier``: the analyser that gives faces their person's ID (by default the
+    re-identifier, when ``reid`` allows it). Objects passed in are used as given and not closed by :meth:`close`.
     """
 
     def __init__(self, options: TrackOptions | None = None, *, detector: str | Detector | None = None,
-                 predictor: LandmarkPredictor | None = None, analysers: Iterable[Analyser] = (), **kw):
+                 predictor: Predictor | None = None, analysers: Iterable[Analyser] = (),
+                 identifier: Analyser | None = None, **kw):
         o = TrackOptions(**vars(options)) if options else TrackOptions()
         for k, v in kw.items():
-            if not hasattr(o, k):
+            if k not in TRACK_OPTIONS:
                 raise FacetrackError(f"unknown tracking option {k!r}")
             setattr(o, k, v)
         if isinstance(detector, str):
             o.detector, detector = detector, None
         elif detector is not None:
-            o.detector = getattr(detector, "name", type(detector).__name__)
+            o.detector = detector.name
         if o.detect_every < 1:
             raise FacetrackError("detect_every must be at least 1")
         if o.max_faces < 1:
             raise FacetrackError("max_faces must be at least 1")
         self.o = o
+        self.make_smoother = smoother_factory(o.smoother)
         self.predictor = predictor or LandmarkPredictor(o.model, o.device, backend=o.backend, precision=o.precision,
                                                            upright=o.upright)
+        self.crops = CropPolicy(self.predictor, o.refine, o.refine_new, o.refine_new_max)
         self.analysers = list(analysers)
-        if o.openness and self.predictor.num_points == 68 and not any(
-                type(a).__name__ == "OpennessAnalyser" for a in self.analysers):
-            from .pose import OpennessAnalyser
-            self.analysers.append(OpennessAnalyser())
-        if o.head_pose and self.predictor.num_points == 68 and not any(
-                type(a).__name__ == "HeadPoseAnalyser" for a in self.analysers):
-            from .pose import HeadPoseAnalyser
-            self.analysers.append(HeadPoseAnalyser())
-        if o.reid is not False and self.predictor.num_points == 68:  # last: it renames; self.ids maps the numbers back
-            from .reid import ReIdentifier, available
-            if o.reid or available():
-                self.analysers.append(ReIdentifier())
+        if self.predictor.num_points == 68:
+            from .pose import HeadPoseAnalyser, OpennessAnalyser
+            for on, cls in ((o.openness, OpennessAnalyser), (o.head_pose, HeadPoseAnalyser)):
+                if on and not any(isinstance(a, cls) for a in self.analysers):
+                    self.analysers.append(cls())
+            if identifier is None and o.reid is not False:
+                from .reid import ReIdentifier, available
+                if o.reid or available():
+                    identifier = ReIdentifier()
+        self.identifier = identifier
         # the detector last: what can fail above fails before a detector (MediaPipe's native threads) exists
         self._owns_detector = detector is None
         self.detector = detector if detector is not None else create_detector(
@@ -128,30 +148,36 @@ class FaceTracker:
         # the first inference of each engine pays its lazy set-up (~0.1 s): pay it here, not on frame 1
         if predictor is None:
             self.predictor.warmup()
-        warm = getattr(self.detector, "warmup", None)
-        if warm and self._owns_detector:
-            warm()
+        if self._owns_detector:
+            self.detector.warmup()
         self.reset()
 
     def reset(self, start_index: int = 0) -> None:
         """Forget every track (a new video or chunk); the model and detector stay loaded. Frame indices
         continue from ``start_index``."""
         o = self.o
-        self.tracker = Tracker(o.iou_threshold, o.min_hits, o.max_age, o.max_faces,
-                               crop_of=self._crop_of if self._upright else None)
-        self.smoother = create_smoother(o.smoother)
-        for a in self.analysers:  # per-track state of the analysers starts afresh too
-            if hasattr(a, "reset"):
-                a.reset()
+        self.tracker = Tracker(o.iou_threshold, o.min_hits, o.max_age, o.max_faces)
+        for a in self._all_analysers():  # what they keep across tracks starts afresh too
+            a.reset()
+        self.faces: dict[int, FaceTrack] = {}   # the tracker's number -> its FaceTrack, while the track lives
+        # tracks that ended since the reset, lightened to what summary() reads (their analysers' states), and the IDs
+        # of those that ended since the last events were told (for their "ended" events)
+        self.ended: list[FaceTrack] = []
+        self._gone: dict[int, int] = {}
         self.schedule = DetectSchedule(o.detect_every)
         self.index = self.start_index = start_index
         self.processed = 0  # frames updated since the reset (the detection cadence counts these)
         self.timings = {"detect": 0.0, "landmarks": 0.0, "track": 0.0, "smooth": 0.0}
         self._prev_time = None
         self.detections_run = 0
-        # the tracker's number of every track reported -> the ID its rows carry now (re-identification may give a
-        # returning person their old ID): events and per-person counts are translated through it (one ID space)
-        self.ids: dict[int, int] = {}
+
+    def _all_analysers(self) -> list[Analyser]:
+        return self.analysers + ([self.identifier] if self.identifier is not None else [])
+
+    @property
+    def ids(self) -> dict[int, int]:
+        """The tracker's number of every track reported since the reset -> the ID its rows carry now."""
+        return {f.track.track_id: f.person for f in [*self.ended, *self.faces.values()] if f.person >= 0}
 
     def update(self, frame: np.ndarray, time_s: float | None = None, index: int | None = None) -> FrameResult:
         """One frame. ``index``: its number in the source, counted from the reset's ``start_index`` (a live
@@ -160,13 +186,12 @@ class FaceTracker:
             self.index = self.start_index + index
         if time_s is None:
             time_s = self.index / 30.0
-        tr = self.tracker
-        tr.begin_frame(self.index)
-        new = self._detect(frame, time_s) if self.schedule.due(self.processed, bool(tr.tracks)) else []
-        tracks = list(tr.tracks)
-        lms, confs = self._landmarks(frame, tracks, new)
-        self._assess(tracks, lms, confs)
-        res = FrameResult(self.index, float(time_s), self._faces(frame, time_s))
+        self.tracker.begin_frame(self.index)
+        new = self._detect(frame, time_s) if self.schedule.due(self.processed, bool(self.faces)) else set()
+        faces = [self.faces[t.track_id] for t in self.tracker.tracks]
+        lms, confs = self._landmarks(frame, faces, new)
+        self._observe(faces, lms, confs)
+        res = FrameResult(self.index, float(time_s), self._report(frame, time_s))
         res.events = self._events()
         self.index += 1
         self.processed += 1
@@ -176,19 +201,21 @@ class FaceTracker:
         """The stream ended: end every track. Returns an empty result carrying the ``ended`` events (None when
         there are none), numbered as the frame after the last. :func:`run` and :func:`track` call it."""
         self.tracker.begin_frame(self.index)
-        for t in self.tracker.end_all():
-            self._forget(t.track_id)
+        self._end(self.tracker.end_all())
         ev = self._events()
         return FrameResult(self.index, float("nan"), [], events=ev) if ev else None
 
     def _events(self) -> list[TrackEvent]:
         """The tracker's events in the IDs the rows carry: ``started`` with the ID of the track's first row,
         ``ended`` with its last (a young track that took a returning person's ID back ends as that person)."""
-        return [TrackEvent(e.kind, self.ids.get(e.track_id, e.track_id), e.index) for e in self.tracker.pop_events()]
+        ids = {**self._gone, **{k: f.person for k, f in self.faces.items()}}
+        self._gone = {}
+        return [TrackEvent(e.kind, ids.get(e.track_id, e.track_id), e.index) for e in self.tracker.pop_events()]
 
     # ------------------------------------------------------------------------------------ the stages
-    def _detect(self, frame: np.ndarray, time_s: float) -> list[Track]:
-        """Run the detector; associate its (adapted) boxes with the tracks; returns the new tracks."""
+    def _detect(self, frame: np.ndarray, time_s: float) -> set[int]:
+        """Run the detector; associate its (adapted) boxes with the tracks; returns the new tracks' numbers (each
+        gets its FaceTrack)."""
         o = self.o
         t0 = time.perf_counter()
         dets, boxes = detect_boxes(self.detector, frame, time_s, min(o.min_match_score, o.min_det_score))
@@ -198,140 +225,91 @@ class FaceTracker:
         self.timings["detect"] += t1 - t0
         new = self.tracker.update_with_detections(boxes, np.array([d.score for d in dets]),
                                                   new_min_score=o.min_det_score)
+        for t in new:
+            self.faces[t.track_id] = FaceTrack(t, self.make_smoother(),
+                                               [a.start(t.track_id) for a in self.analysers],
+                                               self.identifier.start(t.track_id) if self.identifier else None)
         self.timings["track"] += time.perf_counter() - t1
-        return new
+        return {t.track_id for t in new}
 
-    def _landmarks(self, frame: np.ndarray, tracks: list[Track], new: list[Track]) -> tuple[np.ndarray, np.ndarray]:
-        """Every track's landmarks in one batch; a new track starts from a detector box, so it is cropped again
-        on its own landmarks (``refine_new`` times) to start converged."""
-        t0 = time.perf_counter()
-        if not tracks:
+    def _landmarks(self, frame: np.ndarray, faces: list[FaceTrack], new: set[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Every track's landmarks in one batch, from the crop policy's crops (new tracks converged)."""
+        if not faces:
             return np.zeros((0, 0, 2)), np.zeros((0, 0))
-        if self._upright:
-            lms, confs = self.predictor.predict(frame, np.array([t.box if t.crop is None else t.crop for t in tracks]),
-                                                angles=np.array([t.angle for t in tracks]))
-        else:
-            lms, confs = self.predictor.predict(frame, np.array([t.box for t in tracks]))
-        if self.o.refine > 0:
-            lms, confs = self._predict_on(frame, lms, refine=self.o.refine - 1)
-        fresh = [i for i, t in enumerate(tracks) if t in new]
-        if fresh:
-            lms, confs = lms.copy(), confs.copy()
-            lms[fresh], confs[fresh] = self._converge(frame, lms[fresh], confs[fresh])
+        t0 = time.perf_counter()
+        lms, confs = self.crops.landmarks(frame, faces, new)
         self.timings["landmarks"] += time.perf_counter() - t0
         return lms, confs
 
-    @property
-    def _upright(self) -> bool:
-        return bool(getattr(self.predictor, "upright", False))  # a predictor handed in may not know the word
-
-    def _crops_of(self, lms: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Where to crop again around landmarks (F, N, 2): (boxes, angles), angles None for level crops."""
-        if self._upright:
-            return self.predictor.landmark_crops(lms)
-        return np.stack([landmark_box(p) for p in lms]), None
-
-    def _predict_on(self, frame: np.ndarray, lms: np.ndarray, refine: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """Landmarks again from crops around the given ones."""
-        boxes, angles = self._crops_of(lms)
-        if angles is None:
-            return self.predictor.predict(frame, boxes, refine=refine)
-        return self.predictor.predict(frame, boxes, angles=angles, refine=refine)
-
-    def _crop_of(self, lm: np.ndarray) -> tuple[np.ndarray, float]:
-        """One face's next upright crop (box, angle) from its landmarks."""
-        boxes, angles = self.predictor.landmark_crops(lm[None])
-        return boxes[0], float(angles[0])
-
-    def _converge(self, frame: np.ndarray, lms: np.ndarray, confs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """New tracks start from a detector box, which can sit far from the landmark-box convention the model was
-        trained on (small faces especially): crop again on the landmarks ``refine_new`` + 1 times, and on until
-        the crop stops moving (box change under 2% of its side) or ``refine_new_max`` passes. On the video
-        ground-truth clips a fixed 4 passes in all left a 90 px face unconverged for ~9 frames (NME 12% on that clip)."""
-        todo = np.arange(len(lms))
-        for k in range(max(self.o.refine_new_max, self.o.refine_new + 1)):
-            if not len(todo):
-                break
-            old = self._crops_of(lms[todo])[0]
-            lm2, cf2 = self._predict_on(frame, lms[todo])
-            new_b = self._crops_of(lm2)[0]
-            lms[todo], confs[todo] = lm2, cf2
-            side = np.maximum(old[:, 2] - old[:, 0], old[:, 3] - old[:, 1])
-            moved = np.abs(new_b - old).max(1) > 0.02 * side
-            todo = todo[moved | (k < self.o.refine_new)]
-        return lms, confs
-
-    def _assess(self, tracks: list[Track], lms: np.ndarray, confs: np.ndarray) -> None:
+    def _observe(self, faces: list[FaceTrack], lms: np.ndarray, confs: np.ndarray) -> None:
         """Landmark quality gates each track (a crop whose peaks are weak is not a face: detect again next
-        frame); tracks without support and duplicates end."""
+        frame); a good frame sets the next crop; tracks without support and duplicates end."""
         t0 = time.perf_counter()
         tr = self.tracker
         bad = False
-        for t, lm, cf in zip(tracks, lms, confs):
+        for f, lm, cf in zip(faces, lms, confs):
             good = float(cf.mean()) >= self.o.min_landmark_score
-            tr.observe(t, lm, cf, good)
+            if tr.observe(f.track, lm, cf, good):
+                self.crops.follow(f, lm)
             bad |= not good
         self.schedule.need = bad
-        for t in tr.prune() + tr.suppress_duplicates():
-            self._forget(t.track_id)
+        self._end(tr.prune() + tr.suppress_duplicates())
         self.timings["track"] += time.perf_counter() - t0
 
-    def _forget(self, track_id: int) -> None:
-        self.smoother.drop(track_id)
-        for a in self.analysers:
-            if hasattr(a, "drop"):
-                a.drop(track_id)
+    def _end(self, gone: list[Track]) -> None:
+        """Tracks the tracker removed: their analysers' states end; they are kept for the summary."""
+        for t in gone:
+            f = self.faces.pop(t.track_id)
+            for a, st in zip(self.analysers, f.states):
+                a.end(st)
+            if self.identifier is not None:
+                self.identifier.end(f.seen)
+            if f.person >= 0:  # reported: kept for the summary, without its smoother and landmarks
+                self._gone[t.track_id] = f.person
+                self.ended.append(FaceTrack(Track(t.track_id, t.box), None, f.states, f.seen, person=f.person))
 
     def summary(self) -> dict:
-        """What the analysers report over the run (e.g. blinks per person, keyed by the IDs the rows carry)."""
+        """What the analysers report over the run (e.g. blinks per person), from every track's state, grouped by
+        the IDs the rows carry; ``over_max_faces``: faces the face limit left out."""
+        people: dict[int, list[FaceTrack]] = {}
+        for f in sorted([*self.ended, *self.faces.values()], key=lambda f: f.track.track_id):
+            if f.person >= 0:
+                people.setdefault(f.person, []).append(f)
         out: dict = {}
-        for a in self.analysers:
-            if hasattr(a, "summary"):
-                out.update(a.summary())
+        for i, a in enumerate(self.analysers):
+            out.update(a.summary({k: [f.states[i] for f in fs] for k, fs in people.items()}))
+        if self.identifier is not None:
+            out.update(self.identifier.summary({k: [f.seen for f in fs] for k, fs in people.items()}))
         tr = self.tracker
         out["over_max_faces"] = {"max_faces": self.o.max_faces, "detections": tr.over_limit_runs,
                                  "most_left_out": tr.over_limit_most}
-        if "blinks" in out:  # counted per track by the openness analyser, which runs before re-identification
-            per: dict[int, int] = {}
-            for k, n in out["blinks"].items():
-                pid = self.ids.get(int(k), int(k))
-                per[pid] = per.get(pid, 0) + n
-            out["blinks"] = {str(k): per[k] for k in sorted(per)}
         return out
 
-    def _faces(self, frame: np.ndarray, time_s: float) -> list[Face]:
-        """The faces to report: tracks with landmarks this frame, confirmed (or in the video's first frames),
-        smoothed, then each analyser in turn."""
+    def _report(self, frame: np.ndarray, time_s: float) -> list[Face]:
+        """The faces to report: tracks with landmarks this frame, confirmed (or in the video's first frames), each
+        smoothed (its next crop led by the head's velocity), analysed and identified on its own FaceTrack."""
         t0 = time.perf_counter()
-        faces = []
-        for t in sorted(self.tracker.tracks, key=lambda t: t.track_id):
+        out = []
+        dt = time_s - self._prev_time if self._prev_time is not None else 0.0
+        for f in sorted(self.faces.values(), key=lambda f: f.track.track_id):
+            t = f.track
             if t.misses > 0 or t.landmarks is None:
                 continue  # not supported this frame: say nothing rather than something stale
             if t.state != "confirmed" and self.processed >= self.o.min_hits:
                 continue
-            sm = self.smoother(t.track_id, t.landmarks, time_s)
-            self._lead(t, time_s)
+            sm = f.smoother(t.landmarks, time_s)
+            self.crops.lead(self.tracker, f, f.smoother.velocity(), dt)
             face = Face(landmark_box(sm), sm, t.scores, t.track_id, t.det_score)
-            for analyse in self.analysers:
-                face = analyse(face, t, frame, time_s)
-            self.ids[t.track_id] = face.track_id
+            for analyse, st in zip(self.analysers, f.states):
+                face = analyse(face, st, frame, time_s)
+            if self.identifier is not None:
+                face = self.identifier(face, f.seen, frame, time_s)
+            f.person = face.track_id
             self.tracker.report(t)
-            faces.append(face)
+            out.append(face)
         self.timings["smooth"] += time.perf_counter() - t0
         self._prev_time = time_s
-        return faces
-
-    def _lead(self, t: Track, time_s: float) -> None:
-        """Move the track's next crop ahead by the head's smoothed velocity over one frame interval: the crop
-        from this frame's landmarks lags a moving head by a frame, and the model reads a face best centred
-        (video ground-truth clips: NME 4.34 -> 4.32%, docs/accuracy.md). Smoothers without a velocity: no lead."""
-        velocity = getattr(self.smoother, "velocity", None)
-        v = velocity(t.track_id) if velocity else None
-        dt = time_s - self._prev_time if self._prev_time is not None else 0.0
-        if v is not None and 0 < dt < 0.5:
-            t.box = t.box + dt * np.array([v[0], v[1], v[0], v[1]])
-            if t.crop is not None:
-                t.crop = t.crop + dt * np.array([v[0], v[1], v[0], v[1]])
+        return out
 
     def close(self) -> None:
         if self._owns_detector:
@@ -437,7 +415,7 @@ def run(source, sinks: Iterable = (), tracker: FaceTracker | TrackOptions | None
                   "raise --max-faces to track them", file=sys.stderr)
         if stop.is_set():
             stats["interrupted"] = "stopped"
-        if getattr(src, "stalled", False):
+        if src.stalled:
             stats["interrupted"] = "source stalled"
     finally:
         # finalise outputs even on errors: close everything, then report the first failure
@@ -457,14 +435,12 @@ def run(source, sinks: Iterable = (), tracker: FaceTracker | TrackOptions | None
     setup = (t_ready - t_start) if t_ready is not None else dt
     # fps: frames over the processing time (first frame requested -> outputs closed); setup (opening the
     # source, loading and compiling the models) is reported apart, as it does not grow with the video
-    return {"source": str(getattr(src, "spec", source)), "frames": stats["frames"], "faces": stats["faces"],
+    return {"source": src.spec, "frames": stats["frames"], "faces": stats["faces"],
             "tracks": len(stats["tracks"]), "seconds": round(dt, 3), "setup_seconds": round(setup, 3),
             "fps": round(stats["frames"] / max(dt - setup, 1e-9), 2),
-            "detections_run": ft.detections_run if ft else 0, "dropped_frames": getattr(src, "dropped", 0),
-            "live": bool(getattr(src, "live", False)),
-            "latency_ms": latency.summary() if getattr(src, "live", False) else None,
-            "truncated": bool(getattr(src, "truncation", None)),
-            "expected_frames": (getattr(src, "truncation", None) or {}).get("expected_frames"),
+            "detections_run": ft.detections_run, "dropped_frames": src.dropped, "live": bool(src.live),
+            "latency_ms": latency.summary() if src.live else None, "truncated": bool(src.truncation),
+            "expected_frames": (src.truncation or {}).get("expected_frames"),
             "stage_seconds": {k: round(v, 3) for k, v in (ft.timings.items() if ft else ())},
             "interrupted": stats["interrupted"], **(ft.summary() if ft else {}),
-            "outputs": {s.kind: str(s.path) for s in sinks if getattr(s, "path", None) is not None}}
+            "outputs": {s.kind: str(s.path) for s in sinks if isinstance(s, Sink) and s.path is not None}}

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import FacetrackError
+from .interfaces import Analyser
 from .types import Face
 
 
@@ -59,8 +60,22 @@ def nearest_clear(views: list, gallery: dict[int, list], threshold: float, margi
     return None
 
 
-class ReIdentifier:
-    """Maps the tracker's track numbers to identities (see the module docstring)."""
+class Seen:
+    """One track as the re-identifier sees it (its state on the track): the identity its rows carry, when it was
+    first reported and first described, its views (descriptors) and when they were computed, when last seen, and
+    while it is young and still looking for an identity, the views compared so far (``looks``)."""
+
+    def __init__(self, track_id: int):
+        self.track_id = track_id
+        self.identity: int | None = None
+        self.born = self.first_good = self.at = self.last = float("nan")
+        self.views: list | None = None  # None until its first good view
+        self.looks: int | None = None
+
+
+class ReIdentifier(Analyser):
+    """Gives each track the identity of the person it is (see the module docstring): the identification step, run
+    after the other analysers (it reads the head pose); per-track state: :class:`Seen`."""
 
     def __init__(self, threshold: float = THRESHOLD, margin: float = MARGIN, memory_s: float = MEMORY_S,
                  refresh_s: float = 10.0, min_quality: float = 0.45, decide_s: float = 1.0, max_yaw: float = 53.0,
@@ -86,15 +101,14 @@ class ReIdentifier:
         self.reset()
 
     def reset(self) -> None:
-        self.identity: dict[int, int] = {}                  # track number -> identity
-        self.active: dict[int, tuple[list, float, float]] = {}   # track -> (descriptors, last computed at, last seen)
-        self.memory: dict[int, tuple[list, float]] = {}          # identity -> (descriptors, ended at)
-        self.looks: dict[int, int] = {}  # young track still looking for its identity -> views compared so far
-        self.born: dict[int, float] = {}                                 # track -> first reported at
-        self.first_good: dict[int, float] = {}                           # track -> first described at
+        self.on_screen: dict[int, Seen] = {}               # track number -> its state, from its first frame to its end
+        self.memory: dict[int, tuple[list, float]] = {}    # identity -> (descriptors, ended at)
         self.returns = 0
         self.descriptors = 0
         self.described: dict[int, tuple[list, float, float]] = {}  # identity -> (views, first good view, last seen)
+
+    def start(self, track_id: int) -> Seen:
+        return Seen(track_id)
 
     def describe(self, frame: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         d = self.dlib
@@ -111,8 +125,7 @@ class ReIdentifier:
         missed until this rule)."""
         if float(np.mean(face.scores)) < self.min_quality:
             return False
-        yaw = getattr(face, "yaw", None)
-        if yaw is not None and np.isfinite(yaw) and abs(yaw) > self.max_yaw:
+        if np.isfinite(face.yaw) and abs(face.yaw) > self.max_yaw:
             return False  # a profile: its descriptor is unreliable (on hamilton one matched the back of a head)
         p = np.asarray(face.landmarks)
         h, w = frame.shape[:2]
@@ -121,7 +134,7 @@ class ReIdentifier:
 
     def _candidates(self, time_s: float) -> list[int]:
         """Identities a new track could take back: remembered, ended within ``memory_s``, not on screen now."""
-        present = set(self.identity.values())
+        present = {s.identity for s in self.on_screen.values()}
         return [ident for ident, (_, ended) in self.memory.items()
                 if ident not in present and time_s - ended <= self.memory_s]
 
@@ -130,30 +143,28 @@ class ReIdentifier:
         return nearest_clear([desc], {ident: self.memory[ident][0] for ident in candidates}, self.threshold,
                              self.margin)
 
-    def __call__(self, face: Face, track=None, frame=None, time_s: float = 0.0) -> Face:
-        tid = face.track_id
-        if len(face.landmarks) != 68 or frame is None:
+    def __call__(self, face: Face, state: Seen | None = None, frame=None, time_s: float = 0.0) -> Face:
+        if len(face.landmarks) != 68 or frame is None or state is None:
             return face
+        s = state
         good = self._good(face, frame)
-        if tid not in self.identity:
-            self.identity[tid] = tid
-            self.born[tid] = time_s
-        if tid not in self.active:
+        if s.identity is None:
+            s.identity, s.born = s.track_id, time_s
+            self.on_screen[s.track_id] = s
+        if s.views is None:
             if good:  # first good view: described, and while the track is young, matched against the ended ones
                 desc = self.describe(frame, face.landmarks)
-                self.first_good[tid] = time_s
-                self.active[tid] = ([desc], time_s, time_s)
-                self._try_return(tid, desc, time_s)
+                s.first_good, s.views, s.at = time_s, [desc], time_s
+                self._try_return(s, desc, time_s)
         else:
-            views, at, _ = self.active[tid]
-            young = tid in self.looks and time_s - self.born[tid] <= self.decide_s
-            if good and (time_s - at >= self.refresh_s or (young and time_s - at >= self.retry_s)):
-                desc, at = self.describe(frame, face.landmarks), time_s
-                views = self._keep([*views, desc])
+            young = s.looks is not None and time_s - s.born <= self.decide_s
+            if good and (time_s - s.at >= self.refresh_s or (young and time_s - s.at >= self.retry_s)):
+                desc, s.at = self.describe(frame, face.landmarks), time_s
+                s.views = self._keep([*s.views, desc])
                 if young:
-                    self._try_return(tid, desc, time_s)
-            self.active[tid] = (views, at, time_s)
-        face.track_id = self.identity[tid]
+                    self._try_return(s, desc, time_s)
+        s.last = time_s
+        face.track_id = s.identity
         return face
 
     @staticmethod
@@ -168,8 +179,9 @@ class ReIdentifier:
         as lists), first good view and last seen (seconds of video). ``facetrack batch`` keeps them per chunk to
         link identities across chunks (:func:`link_across_chunks`)."""
         out = dict(self.described)
-        for tid, (views, _, seen) in self.active.items():
-            self._note(out, self.identity[tid], views, self.first_good[tid], seen)
+        for s in self.on_screen.values():
+            if s.views is not None:
+                self._note(out, s.identity, s.views, s.first_good, s.last)
         return {ident: {"views": [np.asarray(v).round(5).tolist() for v in views], "first_s": first, "last_s": last}
                 for ident, (views, first, last) in out.items()}
 
@@ -177,38 +189,36 @@ class ReIdentifier:
         """The first view and the latest ones, ``views`` in all."""
         return views if len(views) <= self.views else [views[0], *views[len(views) - self.views + 1:]]
 
-    def _try_return(self, tid: int, desc: np.ndarray, time_s: float) -> None:
+    def _try_return(self, s: Seen, desc: np.ndarray, time_s: float) -> None:
         """A young track's view against the remembered identities; another try later while it has tries left."""
-        looked = self.looks.pop(tid, 0)
+        looked, s.looks = s.looks or 0, None
         candidates = self._candidates(time_s)
-        if time_s - self.born[tid] > self.decide_s or not (candidates or self.unseen_past):
+        if time_s - s.born > self.decide_s or not (candidates or self.unseen_past):
             return  # nobody to come back as: no other look
         best = self._match(desc, candidates)
         if best is not None:
             old = self.memory.pop(best)[0]
-            views, at, seen = self.active[tid]
-            self.active[tid] = (self._keep([old[0], *views]), at, seen)  # the person's first view stays with them
+            s.views = self._keep([old[0], *s.views])  # the person's first view stays with them
             self.returns += 1
-            self.identity[tid] = best
+            s.identity = best
             return
         if looked + 1 < self.tries:
-            self.looks[tid] = looked + 1
+            s.looks = looked + 1
 
-    def drop(self, track_id: int) -> None:
-        self.looks.pop(track_id, None)
-        self.born.pop(track_id, None)
-        first = self.first_good.pop(track_id, None)
-        ident = self.identity.pop(track_id, None)
-        st = self.active.pop(track_id, None)
-        if ident is not None and st is not None:
-            self._note(self.described, ident, st[0], first, st[2])
-        # remembered only when seen well for min_seen_s: a short track is too often not a face (on hamilton a 0.6 s
-        # track on the back of a head, remembered, later took a woman's new track)
-        if ident is not None and st is not None and st[2] - first >= self.min_seen_s:
-            self.memory[ident] = (st[0], st[2])
-        self.memory = {k: v for k, v in self.memory.items() if st is None or st[2] - v[1] <= self.memory_s}
+    def end(self, state: Seen) -> None:
+        """The track ended: its identity is noted with its views and remembered when it was seen well for
+        ``min_seen_s`` (a short track is too often not a face: on hamilton a 0.6 s track on the back of a head,
+        remembered, later took a woman's new track); memories older than ``memory_s`` go."""
+        s = state
+        if self.on_screen.pop(s.track_id, None) is None:
+            return  # never reported
+        if s.views is not None:
+            self._note(self.described, s.identity, s.views, s.first_good, s.last)
+            if s.last - s.first_good >= self.min_seen_s:
+                self.memory[s.identity] = (s.views, s.last)
+            self.memory = {k: v for k, v in self.memory.items() if s.last - v[1] <= self.memory_s}
 
-    def summary(self) -> dict:
+    def summary(self, people: dict[int, list]) -> dict:
         return {"reid": {"returns": self.returns, "descriptors": self.descriptors}}
 
 

@@ -1,11 +1,18 @@
 """Landmark smoothing per track: a vectorised constant-velocity Kalman filter bank, and the One Euro filter.
 
-Both work in units of the face's size, so a small and a large face are smoothed alike. A track's filter
-state starts fresh when the track starts and is dropped when it ends.
+Both work in units of the face's size, so a small and a large face are smoothed alike. Each smoother object is one
+track's (a :class:`~facetrack.interfaces.Smoother`): the pipeline makes one per track (:func:`smoother_factory`) and
+the track's state ends with it; :class:`SmootherBank` keeps one per track id for code that smooths rows by id.
 """
 from __future__ import annotations
 
+import functools
+from typing import TYPE_CHECKING, Callable
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from .interfaces import Smoother
 
 
 class KalmanBank:
@@ -96,7 +103,7 @@ class KalmanSmoother:
     accurate but its raw landmarks flicker more (NMF 1.20 vs 0.91 unsmoothed), so the motion and the eyes and
     mouth are smoothed harder than first chosen (move 0.006 -> 0.02, turn 0.003 -> 0.01, face 0.012 -> 0.024):
     NMF 0.71 -> 0.53 for 0.04 points of NME (4.10% with the shipped int8 copy). ``velocity`` gives the head's
-    smoothed velocity, which the pipeline uses to lead the next crop."""
+    smoothed velocity, which the crop policy uses to lead the next crop. One object per track."""
 
     def __init__(self, move_meas: float = 0.02, move_accel: float = 4.0, turn_meas: float = 0.01,
                  turn_accel: float = 2.0, shape_meas: float = 0.02, shape_accel: float = 0.3,
@@ -105,7 +112,7 @@ class KalmanSmoother:
         self.turn = (turn_meas, turn_accel)
         self.shape = (shape_meas, shape_accel)
         self.face = (face_meas, face_accel)
-        self.tracks: dict[int, list] = {}
+        self.state: list | None = None  # [first shape, bank, last time, r, q] after the first frame
 
     def _noise(self, size0: float, n: int) -> tuple[np.ndarray, np.ndarray]:
         """A new track's (r, q): all but the centre's two entries (which follow the face's size each frame) are
@@ -117,10 +124,10 @@ class KalmanSmoother:
         r[fast:], q[fast:] = (self.face[0] * size0) ** 2, (self.face[1] * size0) ** 2
         return r, q
 
-    def __call__(self, track_id: int, landmarks: np.ndarray, time_s: float) -> np.ndarray:
+    def __call__(self, landmarks: np.ndarray, time_s: float) -> np.ndarray:
         lm = np.asarray(landmarks, dtype=np.float64)
         size = face_size(lm)
-        st = self.tracks.get(track_id)
+        st = self.state
         if st is None:
             ref = lm - lm.mean(0)
             r, q = self._noise(size, lm.size)
@@ -128,7 +135,7 @@ class KalmanSmoother:
             p0_vel = np.full_like(r, (5 * size) ** 2)
             p0_vel[2:4] = 25.0
             bank = KalmanBank(np.concatenate([lm.mean(0), [0.0, 0.0], ref.reshape(-1)]), r.copy(), p0_vel)
-            self.tracks[track_id] = [ref, bank, time_s, r, q]
+            self.state = [ref, bank, time_s, r, q]
             return lm.astype(np.float32)
         ref, bank, t_prev, r, q = st
         c, s, th = similarity_to(lm, ref)
@@ -143,13 +150,9 @@ class KalmanSmoother:
         out = np.exp(x[2]) * x[4:].reshape(lm.shape) @ rotation(x[3]).T + x[:2]
         return out.astype(np.float32)
 
-    def velocity(self, track_id: int) -> np.ndarray | None:
-        """The smoothed velocity of the track's centre (pixels per second), or None for an unknown track."""
-        st = self.tracks.get(track_id)
-        return None if st is None else st[1].x[:2, 1].copy()
-
-    def drop(self, track_id: int) -> None:
-        self.tracks.pop(track_id, None)
+    def velocity(self) -> np.ndarray | None:
+        """The smoothed velocity of the track's centre (pixels per second), or None before its first frame."""
+        return None if self.state is None else self.state[1].x[:2, 1].copy()
 
 
 class PointKalmanSmoother:
@@ -162,26 +165,25 @@ class PointKalmanSmoother:
 
     def __init__(self, meas_std: float = 0.012, accel_std: float = 2.0):
         self.meas_std, self.accel_std = meas_std, accel_std
-        self.banks: dict[int, tuple[KalmanBank, float]] = {}
+        self.state: tuple[KalmanBank, float] | None = None
 
-    def __call__(self, track_id: int, landmarks: np.ndarray, time_s: float) -> np.ndarray:
+    def __call__(self, landmarks: np.ndarray, time_s: float) -> np.ndarray:
         lm = np.asarray(landmarks, dtype=np.float64)
         s = face_size(lm)
         r = (self.meas_std * s) ** 2
         q = (self.accel_std * s) ** 2
-        if track_id not in self.banks:
-            bank = KalmanBank(lm.reshape(-1), r, (5 * s) ** 2)
-            self.banks[track_id] = (bank, time_s)
+        if self.state is None:
+            self.state = (KalmanBank(lm.reshape(-1), r, (5 * s) ** 2), time_s)
             return lm.astype(np.float32)
-        bank, t_prev = self.banks[track_id]
+        bank, t_prev = self.state
         dt = max(time_s - t_prev, 1e-3)
         bank.predict(dt, q)
         bank.update(lm.reshape(-1), r)
-        self.banks[track_id] = (bank, time_s)
+        self.state = (bank, time_s)
         return bank.x[:, 0].reshape(lm.shape).astype(np.float32)
 
-    def drop(self, track_id: int) -> None:
-        self.banks.pop(track_id, None)
+    def velocity(self) -> None:
+        return None
 
 
 class OneEuroSmoother:
@@ -190,19 +192,19 @@ class OneEuroSmoother:
 
     def __init__(self, min_cutoff: float = 1.0, beta: float = 1.0, d_cutoff: float = 1.0):
         self.min_cutoff, self.beta, self.d_cutoff = min_cutoff, beta, d_cutoff
-        self.state: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}
+        self.state: tuple[np.ndarray, np.ndarray, float] | None = None
 
     @staticmethod
     def _alpha(cutoff, dt):
         tau = 1.0 / (2 * np.pi * cutoff)
         return 1.0 / (1.0 + tau / dt)
 
-    def __call__(self, track_id: int, landmarks: np.ndarray, time_s: float) -> np.ndarray:
+    def __call__(self, landmarks: np.ndarray, time_s: float) -> np.ndarray:
         x = np.asarray(landmarks, dtype=np.float64)
-        if track_id not in self.state:
-            self.state[track_id] = (x, np.zeros_like(x), time_s)
+        if self.state is None:
+            self.state = (x, np.zeros_like(x), time_s)
             return x.astype(np.float32)
-        x_prev, dx_prev, t_prev = self.state[track_id]
+        x_prev, dx_prev, t_prev = self.state
         dt = max(time_s - t_prev, 1e-3)
         dx = (x - x_prev) / dt
         a_d = self._alpha(self.d_cutoff, dt)
@@ -210,29 +212,59 @@ class OneEuroSmoother:
         cutoff = self.min_cutoff + self.beta * np.abs(dx_hat) / face_size(x)
         a = self._alpha(cutoff, dt)
         x_hat = a * x + (1 - a) * x_prev
-        self.state[track_id] = (x_hat, dx_hat, time_s)
+        self.state = (x_hat, dx_hat, time_s)
         return x_hat.astype(np.float32)
 
-    def drop(self, track_id: int) -> None:
-        self.state.pop(track_id, None)
+    def velocity(self) -> None:
+        return None
 
 
 class NoSmoother:
-    def __call__(self, track_id: int, landmarks: np.ndarray, time_s: float) -> np.ndarray:
+    """The landmarks as predicted (``--smoother none``)."""
+
+    def __call__(self, landmarks: np.ndarray, time_s: float) -> np.ndarray:
         return np.asarray(landmarks, dtype=np.float32)
 
-    def drop(self, track_id: int) -> None:
-        pass
+    def velocity(self) -> None:
+        return None
 
 
-def create_smoother(name: str, **kw):
+# the smoothers by name (the CLI's choices come from here); aliases are accepted, not listed
+SMOOTHERS = {"kalman": KalmanSmoother, "kalman-points": PointKalmanSmoother, "one-euro": OneEuroSmoother,
+             "none": NoSmoother}
+_ALIASES = {"kalman_points": "kalman-points", "oneeuro": "one-euro", "one_euro": "one-euro"}
+
+
+def smoother_factory(name: str, **kw) -> Callable[[], "Smoother"]:
+    """A factory of one-track smoothers (:class:`~facetrack.interfaces.Smoother`): each track gets its own."""
     from .errors import FacetrackError
-    if name == "kalman":
-        return KalmanSmoother(**kw)
-    if name in ("kalman-points", "kalman_points"):
-        return PointKalmanSmoother(**kw)
-    if name in ("one-euro", "oneeuro", "one_euro"):
-        return OneEuroSmoother(**kw)
-    if name == "none":
-        return NoSmoother()
-    raise FacetrackError(f"unknown smoother {name!r} (choose kalman, kalman-points, one-euro or none)")
+    cls = SMOOTHERS.get(_ALIASES.get(name, name))
+    if cls is None:
+        raise FacetrackError(f"unknown smoother {name!r} (choose {', '.join(SMOOTHERS)})")
+    return functools.partial(cls, **kw)
+
+
+class SmootherBank:
+    """One smoother per track id, for code that smooths many tracks' rows by id (benchmarks re-smoothing a CSV):
+    ``bank(track_id, landmarks, time_s)``, ``bank.velocity(track_id)``, ``bank.drop(track_id)``."""
+
+    def __init__(self, make: Callable[[], "Smoother"]):
+        self.make, self.tracks = make, {}
+
+    def __call__(self, track_id: int, landmarks: np.ndarray, time_s: float) -> np.ndarray:
+        sm = self.tracks.get(track_id)
+        if sm is None:
+            sm = self.tracks[track_id] = self.make()
+        return sm(landmarks, time_s)
+
+    def velocity(self, track_id: int) -> np.ndarray | None:
+        sm = self.tracks.get(track_id)
+        return None if sm is None else sm.velocity()
+
+    def drop(self, track_id: int) -> None:
+        self.tracks.pop(track_id, None)
+
+
+def create_smoother(name: str, **kw) -> SmootherBank:
+    """The named smoother for many tracks (a :class:`SmootherBank`)."""
+    return SmootherBank(smoother_factory(name, **kw))

@@ -6,8 +6,8 @@ removed when its landmarks have not been good for more than ``max_age`` frames, 
 it in more than ``max_det_misses`` detection rounds in a row (a detector can miss a face for a while - turned,
 small - while the landmarks still hold it). IDs count up from 1 and are never reused.
 
-The tracker owns its tracks: the pipeline reports each frame's landmarks through ``observe`` and never writes
-into a ``Track``. It emits events (``pop_events``): ``started`` when a track is first reported (``report``),
+The tracker owns its tracks: the pipeline reports each frame's landmarks through ``observe`` and moves a box ahead
+through ``lead`` (the crop policy's), and never writes into a ``Track``. It emits events (``pop_events``): ``started`` when a track is first reported (``report``),
 ``ended`` when a reported track is removed (re-identification keeps the ended track's appearance).
 """
 from __future__ import annotations
@@ -106,7 +106,7 @@ def _side(box) -> float:
 @dataclass
 class Track:
     track_id: int
-    box: np.ndarray                 # where to crop next (landmark-box convention)
+    box: np.ndarray                 # where the face is expected next (landmark-box convention)
     det_score: float = float("nan")
     hits: int = 0                   # good frames
     misses: int = 0                 # consecutive frames whose landmarks did not look like a face
@@ -117,22 +117,18 @@ class Track:
     reported: bool = False          # has appeared in a frame's results (its "started" event was emitted)
     det_side: float = float("nan")  # side of the last detection that started or confirmed it
     det_ratio: float = float("nan")  # its landmark box side / det_side in its first good frame
-    crop: np.ndarray | None = None  # the next crop's box in the face's own frame turned by ``angle`` (None: ``box``)
-    angle: float = 0.0              # that turn, degrees clockwise (the last landmarks' eye line)
     moved: float = float("inf")     # 1 - IoU of this frame's landmark box with the box it was cropped from
+    box_source: str = "detection"   # what ``box`` comes from: "detection" (started or restarted) or "landmarks"
 
 
 class Tracker:
     def __init__(self, iou_threshold: float = 0.3, min_hits: int = 2, max_age: int = 10, max_tracks: int = 10,
-                 max_det_misses: int = 3, size_band: float = 0.6, crop_of=None):
+                 max_det_misses: int = 3, size_band: float = 0.6):
         self.iou_threshold, self.min_hits, self.max_age, self.max_tracks = iou_threshold, min_hits, max_age, max_tracks
         # detection runs that found more new faces than max_tracks left room for, and the most left out by one
         self.over_limit_runs = self.over_limit_most = 0
         self.max_det_misses = max_det_misses
         self.size_band = size_band  # landmark box side / last detection's side outside [band, 1/band]: not good
-        # landmarks -> (box, angle) of the next crop when it is not the landmark box (upright crops); the landmark box
-        # still matches detections and measures the face
-        self.crop_of = crop_of
         self.tracks: list[Track] = []
         self._next_id = 1
         self.index = 0                  # the current frame (set by begin_frame), stamped on events
@@ -175,7 +171,7 @@ class Tracker:
             t = self.tracks[ti]
             t.det_score, t.det_misses, t.det_side = float(scores[di]), 0, _side(boxes[di])
             if t.misses > 0 or t.landmarks is None:
-                t.box, t.crop, t.angle = boxes[di].copy(), None, 0.0  # its landmarks are not trusted: restart from the detection
+                t.box, t.box_source = boxes[di].copy(), "detection"  # its landmarks are not trusted: restart from it
             # else: the box from its last landmarks is the tighter crop; the detection only confirms the track
         for ti in um_t:
             self.tracks[ti].det_misses += 1
@@ -199,9 +195,9 @@ class Tracker:
             self.over_limit_most = max(self.over_limit_most, left_out)
         return new
 
-    def observe(self, track: Track, landmarks: np.ndarray, scores: np.ndarray, good: bool) -> None:
-        """One frame's landmarks for a track: kept, counted as a hit or a miss; while they are good the next
-        frame's crop follows them (their box). Good also means a size within ``size_band`` of what the detection
+    def observe(self, track: Track, landmarks: np.ndarray, scores: np.ndarray, good: bool) -> bool:
+        """One frame's landmarks for a track: kept, counted as a hit or a miss; while they are good the track's
+        box follows them (their box). Returns whether they counted as good. Good also means a size within ``size_band`` of what the detection
         that last confirmed the track says (its side times the landmark/detection size ratio of the track's first
         frame): a crop that keeps following its own landmarks can otherwise collapse onto a shrinking patch (seen
         on hamilton with the 2026-12-01 model: 62 -> 13 px in 13 frames, each frame's landmarks a face-like guess)."""
@@ -215,8 +211,12 @@ class Tracker:
             good = self.size_band <= _side(box) / expect <= 1.0 / self.size_band
         self.mark(track, good)
         if good:
-            track.box = box
-            track.crop, track.angle = self.crop_of(landmarks) if self.crop_of else (None, 0.0)
+            track.box, track.box_source = box, "landmarks"
+        return good
+
+    def lead(self, track: Track, shift: np.ndarray) -> None:
+        """Move a track's box ahead by ``shift`` (x0, y0, x1, y1 pixels): the crop policy leads a moving head."""
+        track.box = track.box + shift
 
     def mark(self, track: Track, good: bool) -> None:
         """Record one frame's landmark quality for a track."""

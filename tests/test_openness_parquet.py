@@ -52,24 +52,31 @@ def test_the_fast_ratios_and_percentile_give_the_plain_numbers():
 
 def test_blinks_are_counted_once_per_dip_against_the_tracks_own_level():
     a = OpennessAnalyser()
+    st = a.start(5)
     closed_frames = set(range(40, 43)) | set(range(70, 72))
     flags = []
     for i in range(90):
         f = Face([0, 0, 100, 100], shape(0.1 if i in closed_frames else 0.8 + 0.05 * np.sin(i)), np.ones(68), 5)
-        flags.append(bool(a(f).blink))
+        flags.append(bool(a(f, st).blink))
     assert [i for i, b in enumerate(flags) if b] == sorted(closed_frames)
-    assert a.summary() == {"blinks": {"5": 2}}
+    other = a.start(6)  # another track of the same person, one blink; a person who never blinked is not listed
+    for i in range(20):
+        a(Face([0, 0, 100, 100], shape(0.1 if i == 15 else 0.8), np.ones(68), 6), other)
+    a.end(st)
+    assert a.summary({5: [st, other], 9: [a.start(9)]}) == {"blinks": {"5": 3}}
+    assert a(Face([0, 0, 100, 100], shape(0.1), np.ones(68), 5)).blink is None  # no track: openness, no judgement
 
 
 def test_a_partial_closure_like_the_models_counts_and_a_squint_does_not():
     """The model's eye points close only part way on a real blink (to ~0.6-0.8 of the open level on the franck
     clip, docs/pose.md): a dip to 0.7x is a blink; 0.9x (a squint, speech) is not."""
     a = OpennessAnalyser()
+    st = a.start(3)
     open_ear = eye_aspect_ratio(shape(0.8, 0.1), LEFT_EYE)
     flags = []
     for i in range(80):
         lid = 0.8 * (0.7 if i in (40, 41) else 0.9 if i in (60, 61, 62) else 1.0)
-        flags.append(bool(a(Face([0, 0, 100, 100], shape(lid, 0.1), np.ones(68), 3)).blink))
+        flags.append(bool(a(Face([0, 0, 100, 100], shape(lid, 0.1), np.ones(68), 3), st).blink))
     assert eye_aspect_ratio(shape(0.8 * 0.7, 0.1), LEFT_EYE) / open_ear == pytest.approx(0.7, abs=0.05)
     assert [i for i, b in enumerate(flags) if b] == [40, 41]
 

@@ -3,7 +3,9 @@ re-detection after poor landmarks, refinement of new tracks, min-hits gating, tr
 import numpy as np
 import pytest
 
+from facetrack.crop_policy import crops_around
 from facetrack.detectors import IDENTITY
+from facetrack.interfaces import Analyser
 from facetrack.errors import FacetrackError
 from facetrack.pipeline import FaceTracker
 from facetrack.types import Detection, Face, FrameResult, record_columns
@@ -30,13 +32,16 @@ class FakeDetector:
 
 class FakePredictor:
     """Landmarks: the template face filling each box; per-point scores from ``score(frame_index, box)``."""
-    num_points = 68
+    num_points, upright = 68, False
+
+    def landmark_crops(self, lms):
+        return crops_around(lms)
 
     def __init__(self, score=lambda i, box: 0.8):
         self.score, self.frame, self.calls = score, 0, []
         self.timings = {"crop": 0.0, "network": 0.0, "decode_nrm": 0.0, "faces": 0}
 
-    def predict(self, frame, boxes, refine=0):
+    def predict(self, frame, boxes, refine=0, angles=None):
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         self.calls.append((self.frame, refine, boxes.copy()))
         t = template_68()
@@ -101,7 +106,7 @@ class DriftingPredictor(FakePredictor):
         super().__init__()
         self.true_box = np.asarray(true_box, np.float64)
 
-    def predict(self, frame, boxes, refine=0):
+    def predict(self, frame, boxes, refine=0, angles=None):
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         return super().predict(frame, (boxes + self.true_box) / 2, refine)
 
@@ -144,37 +149,38 @@ def test_tracks_announce_their_start_and_end():
     assert [(e.kind, e.track_id) for e in last.events] == [("ended", 1)]
 
 
-class Returner:
-    """Stands in for re-identification (which runs last): the tracker's track 2 is the person who was track 1,
+class Returner(Analyser):
+    """Stands in for re-identification (the identifier): the tracker's track 2 is the person who was track 1,
     recognised from its 3rd frame on (a young track carries its own number until it is recognised)."""
 
-    def __init__(self):
-        self.seen = 0
+    def start(self, track_id):
+        return {"track": track_id, "frames": 0}
 
-    def __call__(self, face, track=None, frame=None, time_s=0.0):
-        if face.track_id == 2:
-            self.seen += 1
-            if self.seen >= 3:
-                face.track_id = 1
+    def __call__(self, face, state=None, frame=None, time_s=0.0):
+        state["frames"] += 1
+        if state["track"] == 2 and state["frames"] >= 3:
+            face.track_id = 1
         return face
 
 
-class Blinker:
-    """Counts blinks as the openness analyser does (before re-identification: by the tracker's number): one on
-    every 4th frame a track is seen."""
+class Blinker(Analyser):
+    """Counts blinks as the openness analyser does (on the track's own state, before it is identified): one on
+    every 4th frame a track is seen; summed per person."""
 
     def __init__(self):
-        self.blinks, self.frames = {}, {}
+        self.tracks = []
 
-    def __call__(self, face, track=None, frame=None, time_s=0.0):
-        k = face.track_id
-        self.frames[k] = self.frames.get(k, 0) + 1
-        if self.frames[k] % 4 == 0:
-            self.blinks[k] = self.blinks.get(k, 0) + 1
+    def start(self, track_id):
+        self.tracks.append({"track": track_id, "frames": 0, "blinks": 0})
+        return self.tracks[-1]
+
+    def __call__(self, face, state=None, frame=None, time_s=0.0):
+        state["frames"] += 1
+        state["blinks"] += state["frames"] % 4 == 0
         return face
 
-    def summary(self):
-        return {"blinks": {str(k): v for k, v in self.blinks.items()}}
+    def summary(self, people):
+        return {"blinks": {str(k): sum(s["blinks"] for s in people[k]) for k in people}}
 
 
 @pytest.mark.parametrize("api", ["run", "track"])
@@ -199,14 +205,14 @@ def test_a_person_who_leaves_and_returns_keeps_one_id_everywhere(api):
     det, pred = FakeDetector(lambda i: [BOX_A] if on(i) else []), FakePredictor(lambda i, b: 0.8 if on(i) else 0.05)
     blinker = Blinker()
     opts = dict(detector=det, predictor=pred, smoother="none", reid=False, openness=False, head_pose=False,
-                analysers=[blinker, Returner()], detect_every=1, max_age=2)
+                analysers=[blinker], identifier=Returner(), detect_every=1, max_age=2)
     source = "lavfi:color=c=black:s=320x240:r=10:d=4"
     if api == "run":
         keep = Keep()
         summary = run(source, [keep], FaceTracker(**opts), progress=False)
         results, final = keep.results, keep.ended
-        assert set(blinker.blinks) == {1, 2}  # counted by the tracker's numbers ...
-        assert summary["blinks"] == {"1": sum(blinker.blinks.values())}  # ... reported by the person's ID
+        assert [(s["track"], s["blinks"]) for s in blinker.tracks] == [(1, 3), (2, 3)]  # counted on each track ...
+        assert summary["blinks"] == {"1": 6}  # ... reported by the person's ID
     else:
         results = list(track(source, **opts))
         final = results.pop()
@@ -319,7 +325,7 @@ class CollapsingPredictor(FakePredictor):
     """From frame 3 on, each call's landmarks fill only 85% of the crop (about its centre): a crop that follows
     its own landmarks shrinks frame after frame, as a model can do on a patch that is not quite a face."""
 
-    def predict(self, frame, boxes, refine=0):
+    def predict(self, frame, boxes, refine=0, angles=None):
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         if self.frame >= 3:
             c, h = (boxes[:, :2] + boxes[:, 2:]) / 2, (boxes[:, 2:] - boxes[:, :2]) / 2 * 0.85

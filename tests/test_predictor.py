@@ -212,7 +212,7 @@ def test_the_tracker_crops_upright_when_asked(astronaut, detector_model):
         ft = FaceTracker(TrackOptions(upright=up, smoother="none", reid=False, detector_model=str(detector_model)))
         for i in range(4):
             faces = ft.update(turned, i / 25, i).faces
-        (t,) = ft.tracker.tracks
+        (t,) = ft.faces.values()  # the FaceTrack: its next crop (the crop policy's)
         eye = np.degrees(np.arctan2(*(faces[0].landmarks[45] - faces[0].landmarks[36])[::-1]))
         assert (t.crop is not None and t.angle == pytest.approx(eye, abs=3.0)) if up else (t.crop is None and t.angle == 0)
         back = (faces[0].landmarks - m[:, 2]) @ np.linalg.inv(m[:, :2]).T

@@ -75,7 +75,7 @@ def test_reid_is_on_by_default_where_the_extra_is_installed():
     def has_reid(**kw):
         ft = FaceTracker(TrackOptions(detector="truth", **kw), detector=ScriptedDetector(lambda i: []))
         try:
-            return any(type(a).__name__ == "ReIdentifier" for a in ft.analysers)
+            return type(ft.identifier).__name__ == "ReIdentifier"
         finally:
             ft.close()
     assert has_reid() == reid.available()
@@ -102,9 +102,12 @@ def test_a_returning_track_looks_again_and_keeps_several_views():
     frame = np.zeros((400, 400, 3), np.uint8)
     lm = np.stack(np.meshgrid(np.linspace(150, 250, 17), np.linspace(150, 250, 4)), -1).reshape(-1, 2)[:68]
 
+    states = {}  # each track's state (a FaceTrack holds it in the pipeline)
+
     def step(tid, t, quality=1.0):
+        st = states.setdefault(tid, r.start(tid))
         return r(Face(track_id=tid, box=np.array([150, 150, 250, 250.0]), landmarks=lm.copy(),
-                      scores=np.full(68, quality)), None, frame, t).track_id
+                      scores=np.full(68, quality)), st, frame, t).track_id
 
     def near(v, d, k=1):
         out = v.copy()
@@ -114,18 +117,18 @@ def test_a_returning_track_looks_again_and_keeps_several_views():
     # person A on screen 0-2 s: described at 0 (nobody remembered: no second look), refreshed at 1 and 2 s
     views[:] = [a, a.copy(), near(a, 0.3)]
     assert [step(1, k / 10) for k in range(21)] == [1] * 21
-    kept = r.active[1][0]  # the first view and the latest ones
+    kept = states[1].views  # the first view and the latest ones
     assert len(calls) == 3 and len(kept) == 3 and kept[0] is a and kept[-1][1] == 0.3
-    r.drop(1)
+    r.end(states[1])
     # B comes and goes: never takes A's ID
     views[:] = [b]
     assert [step(2, 3 + k / 10) for k in range(25)] == [2] * 25
-    r.drop(2)
+    r.end(states[2])
     # A comes back as track 3: the first view back is >= 0.7 from all of A's (no match), the next 0.1 (match)
     views[:] = [near(a, 0.7, k=2), near(a, 0.1)]
     ids = [step(3, 6 + k / 10) for k in range(10)]
     assert ids[:2] == [3, 3] and set(ids[2:]) == {1} and r.returns == 1, ids
-    r.drop(3)
+    r.end(states[3])
     # A again, as track 4, seen well only after decide_s: no ID taken back
     views[:] = [near(a, 0.0)]
     ids = [step(4, 8 + k / 10, 0.2 if k < 12 else 1.0) for k in range(20)]
@@ -133,6 +136,7 @@ def test_a_returning_track_looks_again_and_keeps_several_views():
     # a later chunk of a batch (unseen_past): with nobody remembered here a new track still takes its three looks
     # (at 0, 0.2 and 0.4 s), and all its views are kept for the linking across chunks
     r.reset()
+    states.clear()
     r.unseen_past = True
     views[:] = [near(b, 0.5), near(b, 0.2), b]
     n = len(calls)

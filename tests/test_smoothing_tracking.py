@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from facetrack.smoothing import KalmanBank, KalmanSmoother, OneEuroSmoother, create_smoother
+from facetrack.errors import FacetrackError
+from facetrack.smoothing import KalmanBank, KalmanSmoother, OneEuroSmoother, create_smoother, smoother_factory
 from facetrack.tracking import Tracker, associate, iou_matrix
 
 
@@ -83,17 +84,18 @@ def test_kalman_follows_head_motion_with_less_lag_than_per_point_filters():
 
 def test_kalman_reports_the_head_velocity_and_steadies_noise():
     sm = KalmanSmoother()
+    assert sm.velocity() is None  # before its first frame
     frames = _moving_face(turn_deg_s=0.0, zoom_s=0.0, noise=1.0)
-    outs = [sm(3, seen, t) for t, true, seen in frames]
-    np.testing.assert_allclose(sm.velocity(3), [60.0, -30.0], atol=6.0)
-    assert sm.velocity(4) is None
+    outs = [sm(seen, t) for t, true, seen in frames]
+    np.testing.assert_allclose(sm.velocity(), [60.0, -30.0], atol=6.0)
     err_raw = np.mean([np.linalg.norm(seen - true, axis=1).mean() for _, true, seen in frames[15:]])
     err_sm = np.mean([np.linalg.norm(o - true, axis=1).mean() for o, (_, true, _) in zip(outs[15:], frames[15:])])
     assert err_sm < 0.7 * err_raw, (err_sm, err_raw)
 
 
 def test_smoother_state_resets_per_track():
-    sm = KalmanSmoother()
+    """Each track has its own smoother; a bank by track id (for rows read back) starts a dropped id afresh."""
+    sm = create_smoother("kalman")
     a = np.zeros((5, 2)) + [[0, 0], [100, 0], [0, 100], [100, 100], [50, 50]]
     sm(1, a, 0.0)
     sm(1, a, 0.04)
@@ -101,7 +103,11 @@ def test_smoother_state_resets_per_track():
     b = a + 300
     np.testing.assert_allclose(sm(1, b, 0.08), b, atol=1e-4)  # a new track starts where it is seen
     eu = OneEuroSmoother()
-    np.testing.assert_allclose(eu(2, b, 0.0), b, atol=1e-4)
+    np.testing.assert_allclose(eu(b, 0.0), b, atol=1e-4)
+    assert [type(smoother_factory(n)()).__name__ for n in ("kalman", "kalman_points", "one-euro", "none")] == [
+        "KalmanSmoother", "PointKalmanSmoother", "OneEuroSmoother", "NoSmoother"]
+    with pytest.raises(FacetrackError, match="unknown smoother 'median'.*kalman, kalman-points, one-euro, none"):
+        smoother_factory("median")
 
 
 def test_iou_and_association():

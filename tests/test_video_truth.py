@@ -58,7 +58,7 @@ def test_score_reads_any_csv_with_frame_and_points(tmp_path):
 def test_resmooth_smooths_a_noisy_raw_output(tmp_path):
     """`resmooth` replays a clip's unsmoothed rows through a smoother: on a slowly moving face with 1 px noise the
     Kalman smoother's flicker is well under the raw output's, its error no larger."""
-    from facetrack.smoothing import KalmanSmoother
+    from facetrack.smoothing import KalmanSmoother, NoSmoother
     rng = np.random.default_rng(0)
     pts = template_68() * 150 + 100
     truth = [[i, *(pts + [0.5 * i, 0]).reshape(-1)] for i in range(60)]
@@ -70,7 +70,7 @@ def test_resmooth_smooths_a_noisy_raw_output(tmp_path):
             noisy = pts + [0.5 * i, 0] + rng.normal(0, 1.0, pts.shape)
             f.write(f"{i},{i / 25:.3f},1," + ",".join(f"{v:.3f}" for v in noisy.reshape(-1)) + "\n")
     rows = video_truth.read_tracks(tmp_path / "facetrack_no_smoothing" / "c.csv")
-    raw = video_truth.score(video_truth.resmooth(rows, lambda: lambda tid, p, t: p), tmp_path / "c.mp4.truth.csv")
+    raw = video_truth.score(video_truth.resmooth(rows, NoSmoother), tmp_path / "c.mp4.truth.csv")
     sm = video_truth.score(video_truth.resmooth(rows, KalmanSmoother), tmp_path / "c.mp4.truth.csv")
     assert raw["cover"] == sm["cover"] == 1.0
     assert sm["nmf"] < 0.6 * raw["nmf"] and sm["nme"] <= raw["nme"]

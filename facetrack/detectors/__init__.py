@@ -53,6 +53,10 @@ class Detector(Protocol):
         track or replay; most ignore it)."""
         ...
 
+    def warmup(self) -> None:
+        """Pay the first run's lazy set-up now (a no-op for most)."""
+        ...
+
     def close(self) -> None:
         ...
 
@@ -96,8 +100,7 @@ class ShrunkDetector:
         return [Detection(np.asarray(d.box, np.float64) / s, d.score) for d in self.inner.detect(small, time_s)]
 
     def warmup(self) -> None:
-        if hasattr(self.inner, "warmup"):
-            self.inner.warmup()
+        self.inner.warmup()
 
     def close(self) -> None:
         self.inner.close()

@@ -91,7 +91,7 @@ class AutoDetector:
 
     def warmup(self) -> None:
         self.near.warmup()
-        if self.sweep == "always" and self.far is not None and hasattr(self.far, "warmup"):
+        if self.sweep == "always" and self.far is not None:
             self.far.warmup()  # auto sweeps the first frame anyway; fallback may never need it
 
     def close(self) -> None:

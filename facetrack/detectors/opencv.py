@@ -33,5 +33,8 @@ class HaarDetector:
             dets.append(Detection((x, y, x + w, y + h), float(1.0 / (1.0 + np.exp(-float(wt))))))
         return sorted(dets, key=lambda d: -d.score)
 
+    def warmup(self) -> None:
+        pass
+
     def close(self) -> None:
         pass

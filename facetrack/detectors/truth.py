@@ -46,5 +46,8 @@ class TruthDetector:
                 out.append(Detection(box, 1.0))  # at least half on screen, as a real detector would need
         return out
 
+    def warmup(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
