@@ -15,22 +15,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from facetrack.detectors import BoxAdapter  # noqa: E402
-from facetrack.detectors.opencv import HaarDetector  # noqa: E402
-from facetrack.evaluate import match  # noqa: E402
-from facetrack.landmarks import LandmarkPredictor  # noqa: E402
-from facetrack.peers import DlibLandmarker  # noqa: E402
-from pipnet_model.datasets import load_dataset, read_image  # noqa: E402
-from pipnet_model.runtime import evaluate  # noqa: E402
-from pipnet_model.metrics import ced_plot, nme_per_face, summary  # noqa: E402
+from facetrack.detectors import BoxAdapter
+from facetrack.detectors.opencv import HaarDetector
+from facetrack.evaluate import match
+from facetrack.landmarks import LandmarkPredictor
+from facetrack.peers import DlibLandmarker
+from pipnet_model.datasets import load_dataset, read_image
+from pipnet_model.runtime import evaluate
+from pipnet_model.metrics import ced_plot, nme_per_face, summary
 
 
 def adapter_from(boxes_and_gts) -> BoxAdapter:

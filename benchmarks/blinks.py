@@ -52,7 +52,6 @@ def match(a: list[tuple[int, int]], b: list[tuple[int, int]], tol: int) -> int:
 def mediapipe_blinks(video: str, task: str) -> tuple[np.ndarray, np.ndarray]:
     """Per frame: mean of eyeBlinkLeft/Right, and jawOpen, of the largest face (NaN without a face)."""
     import av
-    sys.path.insert(0, str(ROOT))
     from facetrack.peers import MediaPipeLandmarker
     lm = MediaPipeLandmarker(task, num_faces=1, blendshapes=True)
     vals, jaw = [], []

@@ -16,54 +16,23 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from facetrack.detectors import create_detector
+from facetrack.scenes import backgrounds, paste
+from facetrack.tracking import iou_matrix
+from pipnet_model.datasets import load_dataset, read_image
 
-from facetrack.detectors import create_detector  # noqa: E402
-from facetrack.tracking import iou_matrix  # noqa: E402
-from pipnet_model.augment import landmark_box  # noqa: E402
-from pipnet_model.datasets import load_dataset, read_image  # noqa: E402
-
-BACKGROUNDS = ("brick", "grass", "gravel", "coffee", "rocket", "page", "text", "coins", "horse")
 SIZES = (20, 28, 40, 56, 80, 113, 160, 226, 320, 400)
 W, H = 1280, 720
-
-
-def backgrounds(w: int = W, h: int = H) -> list[np.ndarray]:
-    from skimage import data
-    out = []
-    for n in BACKGROUNDS:
-        img = getattr(data, n)()
-        img = img.astype(np.uint8) * (255 if img.dtype == bool else 1)
-        img = img if img.ndim == 3 else np.stack([img] * 3, -1)
-        out.append(cv2.resize(cv2.cvtColor(img[..., :3], cv2.COLOR_RGB2BGR), (w, h), interpolation=cv2.INTER_AREA))
-    return out
-
-
-def paste(frame: np.ndarray, face: np.ndarray, pts: np.ndarray, size: float, at: tuple[float, float]) -> np.ndarray:
-    """Paste the face (scaled so its landmark box is ``size`` wide, centred at ``at``); returns its box."""
-    x0, y0, x1, y1 = landmark_box(pts)
-    s = size / max(x1 - x0, 1e-6)
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    half = 0.8 * max(x1 - x0, y1 - y0)  # the crop: 1.6 x the landmark box
-    m = np.array([[s, 0, at[0] - s * cx], [0, s, at[1] - s * cy]])
-    h, w = frame.shape[:2]
-    warped = cv2.warpAffine(face, m, (w, h), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
-    yy, xx = np.mgrid[0:h, 0:w]
-    r = np.maximum(np.abs(xx - at[0]), np.abs(yy - at[1])) / (half * s)
-    alpha = np.clip((1.0 - r) / 0.25, 0, 1)[..., None]
-    frame[:] = (frame * (1 - alpha) + warped * alpha).astype(np.uint8)
-    return np.array([at[0] - s * (cx - x0), at[1] - s * (cy - y0), at[0] + s * (x1 - cx), at[1] + s * (y1 - cy)])
 
 
 def make_frames(specs: list[str], n: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     faces = [r for spec in specs for r in load_dataset(spec).records]
-    bgs = backgrounds()
+    bgs = backgrounds(W, H)
     out = []
     for i in range(n):
         frame = bgs[i % len(bgs)].copy()

@@ -25,7 +25,6 @@ def main() -> int:
     ap.add_argument("--fps", type=int, default=25)
     a = ap.parse_args()
     w, h = (int(v) for v in a.size.split("x"))
-    sys.path.insert(0, str(ROOT))
     from facetrack.samples import ClipSpec, make_clip
     res = []
     with tempfile.TemporaryDirectory() as td:

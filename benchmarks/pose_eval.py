@@ -18,11 +18,9 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from facetrack.pose import HeadPose, angles_from_rotation  # noqa: E402
-from pose_fit import load_aflw, split  # noqa: E402
+from facetrack.pose import HeadPose, angles_from_rotation
+from pose_fit import load_aflw, split
 
 
 def mediapipe_landmarker(task: Path):

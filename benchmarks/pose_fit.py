@@ -37,9 +37,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from facetrack.pose import rotation_from_angles  # noqa: E402
+from facetrack.pose import rotation_from_angles
 
 
 def load_aflw(folder: Path) -> tuple[list[str], dict, dict]:

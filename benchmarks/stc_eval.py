@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from facetrack.pipeline import FaceTracker  # noqa: E402
-from facetrack.video import VideoSource  # noqa: E402
-from pipnet_model import load_model  # noqa: E402
-from pipnet_model.datasets import load_dataset  # noqa: E402
-from pipnet_model.inference import evaluate  # noqa: E402
-from pipnet_model.metrics import summary  # noqa: E402
+from facetrack.pipeline import FaceTracker
+from facetrack.video import VideoSource
+from pipnet_model import load_model
+from pipnet_model.datasets import load_dataset
+from pipnet_model.inference import evaluate
+from pipnet_model.metrics import summary
 
 
 def jitter(model_path: str, video: str, start: int, stop: int) -> dict:

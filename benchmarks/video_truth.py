@@ -25,137 +25,23 @@ raw landmarks do not depend on the smoother then); with it, confirm the choice t
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import subprocess
 import sys
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
+from facetrack.scenes import make_clip, read_points, write_points
+from facetrack.scoring import pool, read_rows as read_tracks, resmooth, score_landmarks as score
+from pipnet_model.datasets import load_dataset, read_image
+from pipnet_model.metrics import nme_per_face
+from pipnet_model.schemes import SCHEMES
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from pipnet_model.datasets import load_dataset, read_image  # noqa: E402
-from pipnet_model.metrics import nme_per_face, nmf  # noqa: E402
-from pipnet_model.schemes import SCHEMES  # noqa: E402
-
-W, H, FPS, FRAMES = 640, 360, 25, 60
-
-
-def frame_matrix(t: float, face_centre, base_scale: float, phase: np.ndarray) -> np.ndarray:
-    """2x3 matrix still -> frame at time t (seconds): smooth translation, rotation and zoom about the face."""
-    u = 2 * np.pi * t / (FRAMES / FPS)
-    tx, ty = 0.05 * W * np.sin(u + phase[0]), 0.05 * H * np.sin(0.7 * u + phase[1])
-    ang = np.deg2rad(7.0 * np.sin(0.8 * u + phase[2]))
-    s = base_scale * (1 + 0.06 * np.sin(1.3 * u + phase[3]))
-    c, sn = np.cos(ang) * s, np.sin(ang) * s
-    m = np.array([[c, -sn, 0.0], [sn, c, 0.0]])
-    m[:, 2] = np.array([W / 2 + tx, H / 2 + ty]) - m[:, :2] @ np.asarray(face_centre, dtype=np.float64)
-    return m
-
-
-def make_clip(image: np.ndarray, points: np.ndarray, face_px: float, out: Path, seed: int) -> Path:
-    """Write ``out`` (H.264, CRF 28) and ``out.truth.csv``; returns the clip path."""
-    import av
-    import cv2
-    rng = np.random.default_rng(seed)
-    phase = rng.uniform(0, 2 * np.pi, 4)
-    lo, hi = points.min(0), points.max(0)
-    base = face_px / max(hi[0] - lo[0], 1e-6)
-    centre = (lo + hi) / 2
-    out.parent.mkdir(parents=True, exist_ok=True)
-    rows = []
-    with av.open(str(out), "w") as c:
-        st = c.add_stream("libx264", rate=FPS)
-        st.width, st.height, st.pix_fmt = W, H, "yuv420p"
-        st.options = {"crf": "28", "preset": "veryfast"}
-        for i in range(FRAMES):
-            m = frame_matrix(i / FPS, centre, base, phase)
-            img = cv2.warpAffine(image, m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-            img = np.clip(img + rng.normal(0, 3.0, img.shape), 0, 255).astype(np.uint8)
-            fr = av.VideoFrame.from_ndarray(img, format="bgr24")
-            fr.pts, fr.time_base = i, Fraction(1, FPS)
-            for p in st.encode(fr):
-                c.mux(p)
-            rows.append([i, *np.round(points @ m[:, :2].T + m[:, 2], 3).reshape(-1)])
-        for p in st.encode(None):
-            c.mux(p)
-    write_points(Path(str(out) + ".truth.csv"), rows, len(points))
-    return out
-
-
-def write_points(path: Path, rows, n: int) -> None:
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["frame"] + [c for k in range(n) for c in (f"x{k}", f"y{k}")])
-        w.writerows(rows)
-
-
-def read_points(path: Path, n: int = 68) -> dict[int, list[np.ndarray]]:
-    """frame -> the faces' (n, 2) points in a CSV with frame and x0,y0,... columns (other columns ignored)."""
-    out: dict[int, list[np.ndarray]] = {}
-    with open(path, newline="") as f:
-        for r in csv.DictReader(f):
-            try:
-                p = np.array([[float(r[f"x{k}"]), float(r[f"y{k}"])] for k in range(n)])
-            except (KeyError, ValueError):
-                continue
-            out.setdefault(int(r["frame"]), []).append(p)
-    return out
-
-
-def read_tracks(path: Path, n: int = 68) -> list[tuple[int, float, int, np.ndarray]]:
-    """(frame, time_s, track_id, points) per row of a facetrack CSV, in file order."""
-    with open(path, newline="") as f:
-        return [(int(r["frame"]), float(r["time_s"]), int(r["track_id"]),
-                 np.array([[float(r[f"x{k}"]), float(r[f"y{k}"])] for k in range(n)])) for r in csv.DictReader(f)]
-
-
-def resmooth(rows, make_smoother) -> dict[int, list[np.ndarray]]:
-    """frame -> smoothed faces: a clip's unsmoothed rows, in order, each track through its own smoother
-    (``make_smoother()`` makes one, e.g. ``KalmanSmoother``)."""
-    from facetrack.smoothing import SmootherBank
-    sm, out = SmootherBank(make_smoother), {}
-    for frame, t, tid, p in rows:
-        out.setdefault(frame, []).append(np.asarray(sm(tid, p, t), dtype=np.float64))
-    return out
-
-
-def score(pred_csv: Path | dict, truth_csv: Path) -> dict:
-    """Cover, NME and NMF of one clip (see the module docstring); ``pred_csv`` may be a frame -> faces dict
-    already read. Per-frame values are kept for pooling."""
-    scheme = SCHEMES["68"]
-    truth = {k: v[0] for k, v in read_points(truth_csv).items()}
-    pred = pred_csv if isinstance(pred_csv, dict) else read_points(pred_csv) if pred_csv.exists() else {}
-    frames = sorted(truth)
-    got: dict[int, np.ndarray] = {}
-    for i in frames:
-        g = truth[i]
-        size = np.ptp(g, 0).max()
-        cands = [p for p in pred.get(i, []) if np.abs(p.mean(0) - g.mean(0)).max() < 0.5 * size]
-        if cands:
-            got[i] = min(cands, key=lambda p: np.abs(p.mean(0) - g.mean(0)).max())
-    nmes = [float(nme_per_face(got[i][None], truth[i][None], scheme)[0]) for i in frames if i in got]
-    flick = []
-    for a, b in zip(frames, frames[1:]):
-        if a in got and b in got:
-            flick.append(float(nmf(np.stack([got[a], got[b]]), np.stack([truth[a], truth[b]]), scheme)[0]))
-    return {"frames": len(frames), "covered": len(got), "cover": len(got) / max(len(frames), 1),
-            "nme": float(np.mean(nmes)) if nmes else float("nan"), "nmf": float(np.mean(flick)) if flick else float("nan"),
-            "_nmes": nmes, "_nmf": flick}
-
-
-def pool(clips: list[dict]) -> dict:
-    nmes = [v for c in clips for v in c["_nmes"]]
-    fl = [v for c in clips for v in c["_nmf"]]
-    frames = sum(c["frames"] for c in clips)
-    return {"clips": len(clips), "frames": frames, "cover": sum(c["covered"] for c in clips) / max(frames, 1),
-            "nme_pct": round(100 * float(np.mean(nmes)), 3) if nmes else None,
-            "nmf": round(float(np.mean(fl)), 3) if fl else None}
 
 
 def make_all(specs: list[str], faces: int, out: Path, sizes=(220, 90)) -> list[Path]:

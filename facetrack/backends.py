@@ -400,7 +400,7 @@ class OpenVINORunner:
         x = np.ascontiguousarray(x, dtype=np.float32)
         # fewer faces than two a core: face by face (split over the single-thread streams, 3 faces on 2 cores put 2
         # on one stream: 6.2 ms against 3.6 face by face; 2 faces level; 4 and 8 faces: streams level or ahead;
-        # int8, Zen 5, benchmarks/network_in_pipeline.py)
+        # int8, Zen 5, benchmarks/network_in_pipeline.py, retired: benchmarks/README.md)
         return self.run_faces(x) if len(x) < 2 * self.cfg["INFERENCE_NUM_THREADS"] else self.run_streams(x)
 
     def run_faces(self, x: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -79,3 +79,26 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> PIPNetMo
     net.load_state_dict(sd)
     net.eval().to(device)
     return PIPNetModel(net, meta)
+
+
+def average_models(paths: list[str | Path]) -> PIPNetModel:
+    """The weights of models of one network averaged (a "model soup": fine-tunes from one start with different
+    seeds). Every floating-point tensor (batch-norm statistics included) is the plain mean; integer buffers come
+    from the first model, and so does the metadata (its recipe records the models averaged). Save it with
+    ``save_model(..., half=True)`` like the shipped model; from a shell:
+    ``python -m pipnet_model.checkpoint OUT.safetensors RUN_A/last.safetensors RUN_B/last.safetensors``."""
+    models = [load_model(p) for p in paths]
+    states = [m.net.state_dict() for m in models]
+    avg = {k: torch.stack([s[k].float() for s in states]).mean(0).to(v.dtype) if v.is_floating_point() else v
+           for k, v in states[0].items()}
+    first = models[0]
+    first.net.load_state_dict(avg)
+    first.meta.recipe = dict(first.meta.recipe, weight_average=[str(p) for p in paths])
+    return first
+
+
+if __name__ == "__main__":
+    import sys
+    if len(sys.argv) < 3:
+        sys.exit("usage: python -m pipnet_model.checkpoint OUT.safetensors MODEL.safetensors [MODEL ...]")
+    print("wrote", save_model(average_models(sys.argv[2:]), sys.argv[1], half=True))

@@ -137,7 +137,7 @@ def pytest_collection_modifyitems(config, items):
     """Tests marked ``gpu`` run only where CUDA is present (the device machine); elsewhere they skip, saying so."""
     if torch.cuda.is_available():
         return
-    skip = pytest.mark.skip(reason="needs a CUDA GPU (run on the device machine: benchmarks/gpu_session.sh)")
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (run on the device machine: benchmarks/gpu/session.sh)")
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)

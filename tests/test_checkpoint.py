@@ -98,12 +98,11 @@ def test_missing_file(tmp_path):
         load_model(tmp_path / "nope.safetensors")
 
 
-def test_weight_average_is_the_mean_of_the_models(tmp_path, tiny_model, monkeypatch):
-    """benchmarks/weight_average.py: every float tensor the mean of the models' (to fp16), integer buffers the first's."""
+def test_weight_average_is_the_mean_of_the_models(tmp_path, tiny_model):
+    """python -m pipnet_model.checkpoint (average_models): every float tensor the mean of the models' (to fp16),
+    integer buffers the first's."""
+    import subprocess
     import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    import weight_average
     a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
     save_model(tiny_model, a)
     with torch.no_grad():
@@ -111,8 +110,9 @@ def test_weight_average_is_the_mean_of_the_models(tmp_path, tiny_model, monkeypa
             if t.is_floating_point():
                 t.add_(torch.randn_like(t))
     save_model(tiny_model, b)
-    monkeypatch.setattr(sys, "argv", ["weight_average.py", str(tmp_path / "avg.safetensors"), str(a), str(b)])
-    weight_average.main()
+    r = subprocess.run([sys.executable, "-m", "pipnet_model.checkpoint", str(tmp_path / "avg.safetensors"), str(a),
+                        str(b)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
     avg, ma, mb = (load_model(p).net.state_dict() for p in (tmp_path / "avg.safetensors", a, b))
     moved = 0
     for k, v in avg.items():

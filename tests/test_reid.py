@@ -182,20 +182,17 @@ def test_batch_chunks_give_a_returning_person_their_id_back(tmp_path, detector_m
     the chunk border (the keyframe at 4 s) falls while they are away, so only re-identification across chunks
     gives them their ID back (before it: three IDs for two people)."""
     import json
-    import sys
     from facetrack import reid
     if not reid.available():
         pytest.skip("re-identification needs the reid extra (dlib-bin, face_recognition_models)")
     pytest.importorskip("skimage")
-    from conftest import ROOT, shared_path
+    from conftest import shared_path
     data = shared_path("data/ytf68/test.csv")
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import identity
-    from detection import backgrounds
+    from facetrack import scenes, scoring
     from facetrack.batch import BatchOptions, run_batch
     from facetrack.pipeline import TrackOptions
-    clip = identity.render("leave_return", 0, identity.people(f"csv:{data}"), backgrounds(identity.W, identity.H),
-                           tmp_path / "lr.mp4", gop=50)
+    clip = scenes.render_scene("leave_return", 0, scenes.people(f"csv:{data}"), scenes.backgrounds(scenes.W, scenes.H),
+                               tmp_path / "lr.mp4", gop=50)
     truth = json.loads((tmp_path / "lr.mp4.truth.json").read_text())["frames"]
     res = {}
     for on in (True, False):
@@ -205,7 +202,7 @@ def test_batch_chunks_give_a_returning_person_their_id_back(tmp_path, detector_m
         assert run_batch([str(clip)], o, progress=False)["done"] == 1
         assert json.loads((out / "manifest.jsonl").read_text())["chunks"] == 2
         assert not list(out.glob(".*identities*"))  # the chunks' views are removed after the merge
-        res[on] = identity.score(truth, identity.read_tracks(out / "lr.csv"))
+        res[on] = scoring.score_identity(truth, scoring.read_boxes(out / "lr.csv"))
     assert res[True]["returns"] == res[True]["regained"] == 1 and res[True]["ids"] == 2, res
     assert res[True]["shared"] == 0
     assert res[False]["regained"] == 0 and res[False]["ids"] == 3, res  # the tracker alone: a new ID

@@ -55,7 +55,7 @@ def decode(loc: np.ndarray, conf: np.ndarray, width: int, height: int, min_score
 class RetinaFaceDetector:
     name = "retinaface"
     # its boxes take in the forehead: medians over 1,200 faces of w300 + lfpw + ytf68 train
-    # (benchmarks/fit_box_adapter.py --detector retinaface --n 400): scale 0.784, shift 0.135
+    # (benchmarks/fit_box_adapter.py --detector retinaface --n 400, retired: benchmarks/README.md): scale 0.784, shift 0.135
     box_adapter = BoxAdapter(scale=0.784, shift=0.135)
 
     def __init__(self, model_path=None, min_score: float = 0.5, detect_width: int = 960, threads: int | None = None):

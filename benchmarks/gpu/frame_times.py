@@ -2,7 +2,7 @@
 pipeline slow in steady state or only in its first frames?). Frames decoded first; two passes over the clip with
 one tracker (reset between them: the second pass starts warm), the predictor's network time per frame reported per pass.
 
-    python benchmarks/gpu_frame_times.py CLIP --device cuda --detector truth --detector-model CLIP.json
+    python benchmarks/gpu/frame_times.py CLIP --device cuda --detector truth --detector-model CLIP.json
 """
 from __future__ import annotations
 

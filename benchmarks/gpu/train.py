@@ -6,10 +6,10 @@ trains ~550 images/s at batch 16 (bound by the per-step launch overhead) and 1,3
 converged (training loss 0.46-0.51 against 0.37 for the fine-tuned default); the second lease's runs
 (2026-12-01, kept by name in RUNS below) were long: 150 epochs at batch 64 (lr scaled by sqrt(batch/16)), the paper's
 60 epochs at batch 16, and the larger Lite2. Each run's command is written to its log, so every model is
-reproducible (replace the data paths: .gpu/ holds the WebP copies made by benchmarks/gpu_pack.py).
+reproducible (replace the data paths: .gpu/ holds the WebP copies made by benchmarks/gpu/pack.py).
 
 The default runs are the next lease's (NEXT_LEASE): since the fourteenth session every data set's labels are
-converted to 0-based pixel centres when read (pipnet_model.datasets.CONVENTIONS; gpu_pack.py writes them converted and
+converted to 0-based pixel centres when read (pipnet_model.datasets.CONVENTIONS; gpu/pack.py writes them converted and
 the runs read them with ``?offset=0``), so the main stages use the paper's exact mirror. Each returned model then takes
 docs/accuracy.md's last stage (fourteenth session, step 2: converted labels, the mirror, AFLW2000-3D's fit half
 without its jaw) on the original images here
@@ -29,7 +29,7 @@ DEFAULT_MODEL = "facetrack/models/pipnet68_efficientnet_lite0.safetensors"
 
 
 def mix(d: str) -> list[str]:
-    """The training mix as packed by gpu_pack.py (labels already 0-based)."""
+    """The training mix as packed by gpu/pack.py (labels already 0-based)."""
     return ["--data", f"{d}/w300/train.csv?offset=0", "--data", f"{d}/lfpw/train.csv?offset=0",
             "--data", f"{d}/ytf68/train.csv?offset=0@0.25"]
 

@@ -9,7 +9,7 @@
 #   mkdir -p .gpu/fthome && cp ~/.cache/facetrack/retinaface_mnet025.onnx .gpu/fthome/
 #   cp ../shared/videos/obama_one_face_1280x720.mp4 .gpu/
 #   python -c "from facetrack.samples import ClipSpec, make_clip; make_clip('.gpu/clip720.mp4', ClipSpec(1280, 720, seconds=8))"
-# Then on the device: OUT=... bash benchmarks/gpu_e2e.sh
+# Then on the device: OUT=... bash benchmarks/gpu/e2e.sh
 set -u
 OUT=${OUT:-out/gpu}
 mkdir -p "$OUT" /tmp/pp

@@ -1,7 +1,7 @@
 """One 1920x1080 frame holding many faces (the astronaut photograph's face tiled at several sizes): time of the
 landmark stage per frame on each device and precision (crops, network, decode), and faces/s.
 
-    python benchmarks/gpu_many_faces.py --faces 48 --json out.json
+    python benchmarks/gpu/many_faces.py --faces 48 --json out.json
 """
 from __future__ import annotations
 

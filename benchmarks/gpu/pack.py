@@ -1,12 +1,12 @@
 """Pack what a GPU session on the device machine needs into .gpu/ (git-ignored; the device tool carries 64 MiB
 at most, the working tree included): the training and validation sets with their images re-encoded as WebP
 and shrunk so that no labelled face is larger than --max-face px (coordinates scaled to match), their labels
-converted to 0-based pixel centres as pipnet_model.datasets reads them (benchmarks/gpu_train.py reads them with
+converted to 0-based pixel centres as pipnet_model.datasets reads them (benchmarks/gpu/train.py reads them with
 ``?offset=0``: converted once), the
 ImageNet EfficientNet-Lite0 and -Lite2 backbones as fp16 safetensors without its classifier, and the sample clip.
-The data sets go into one uncompressed .gpu/data.zip (benchmarks/gpu_session.sh unpacks it there).
+The data sets go into one uncompressed .gpu/data.zip (benchmarks/gpu/session.sh unpacks it there).
 
-    python benchmarks/gpu_pack.py --out .gpu            # then: benchmarks/gpu_session.sh on the device
+    python benchmarks/gpu/pack.py --out .gpu            # then: benchmarks/gpu/session.sh on the device
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SETS = [("w300", "train"), ("lfpw", "train"), ("ytf68", "train"), ("w300", "test")]
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What a session with the device machine (one NVIDIA GPU) runs, in one call, from the repository root, after
-# `python benchmarks/gpu_pack.py` packed the data into .gpu/ (carried): the gpu-marked tests, the training runs
-# side by side (benchmarks/gpu_train.py) and, with BENCH=1, the landmark stage against batch size and a many-face
+# `python benchmarks/gpu/pack.py` packed the data into .gpu/ (carried): the gpu-marked tests, the training runs
+# side by side (benchmarks/gpu/train.py) and, with BENCH=1, the landmark stage against batch size and a many-face
 # frame (measured on the first lease, 2026-11-30). PART=checks|train|all.
 # Results go to $OUT (8 files at most come back): gpu.tgz (logs, JSON, metrics) and the trained models.
 set -u
@@ -23,11 +23,11 @@ PART=${PART:-all}   # checks | train | all
 if [ "$PART" != train ] && [ "${BENCH:-0}" = 1 ]; then
   timeout 90 $FT bench --landmarks --device cuda --batch-sizes 1,8,32,128,512,1024 --seconds 1 --json > $L/bench_landmarks.json 2> $L/bench_landmarks.err
   tail -c 1500 $L/bench_landmarks.json; tail -3 $L/bench_landmarks.err
-  timeout 60 python3 benchmarks/gpu_many_faces.py --faces 48 --seconds 2 --json $L/many_faces.json > /dev/null 2> $L/many_faces.err
+  timeout 60 python3 benchmarks/gpu/many_faces.py --faces 48 --seconds 2 --json $L/many_faces.json > /dev/null 2> $L/many_faces.err
   head -c 1500 $L/many_faces.json
 fi
 if [ "$PART" != checks ]; then  # training in the background, the tests beside it (no timing is taken from them)
-  timeout $((TRAIN_BUDGET + 60)) python3 benchmarks/gpu_train.py --budget $TRAIN_BUDGET > $L/train_driver.log 2>&1 &
+  timeout $((TRAIN_BUDGET + 60)) python3 benchmarks/gpu/train.py --budget $TRAIN_BUDGET > $L/train_driver.log 2>&1 &
   TR=$!
 fi
 if [ "$PART" != train ]; then

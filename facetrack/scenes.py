@@ -1,0 +1,227 @@
+"""Scenes with ground truth made from labelled faces, for the benchmarks (benchmarks/) and the tests.
+
+- :func:`paste` puts a labelled face into a frame at a size and place (soft edge) and returns its landmark box;
+  :func:`backgrounds` are scikit-image's photographs (needs scikit-image, the ``dev`` extra).
+- :func:`make_clip`: one face moving, turning and zooming smoothly over ``FRAMES`` frames (640 x 360, 25 frames/s,
+  H.264 CRF 28), its 68 points per frame in ``CLIP.truth.csv`` (:func:`write_points` / :func:`read_points`): the
+  video ground truth of benchmarks/video_truth.py.
+- :func:`render_scene`: people walking, crossing, leaving and coming back, cut away from or hidden (:data:`SCENARIOS`),
+  each person's landmark box and visible share per frame in ``CLIP.truth.json``: the identity benchmark's clips
+  (benchmarks/identity.py). :func:`people` groups a ytf68-style CSV's records by person.
+
+Scorers of these clips are in :mod:`facetrack.scoring`.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from pipnet_model.augment import landmark_box
+from pipnet_model.datasets import load_dataset, read_image
+
+W, H, FPS = 640, 360, 25
+FRAMES = 60                   # a landmark clip's length (make_clip)
+SECONDS, SIZE = 8.0, 120.0    # an identity scene's length and face width (render_scene)
+BACKGROUNDS = ("brick", "grass", "gravel", "coffee", "rocket", "page", "text", "coins", "horse")
+SCENARIOS = ("cross", "leave_return", "cut", "swap", "occlude")
+
+
+def backgrounds(w: int, h: int) -> list[np.ndarray]:
+    """The scikit-image photographs of BACKGROUNDS, w x h, BGR (needs scikit-image)."""
+    from skimage import data
+    out = []
+    for n in BACKGROUNDS:
+        img = getattr(data, n)()
+        img = img.astype(np.uint8) * (255 if img.dtype == bool else 1)
+        img = img if img.ndim == 3 else np.stack([img] * 3, -1)
+        out.append(cv2.resize(cv2.cvtColor(img[..., :3], cv2.COLOR_RGB2BGR), (w, h), interpolation=cv2.INTER_AREA))
+    return out
+
+
+def paste(frame: np.ndarray, face: np.ndarray, pts: np.ndarray, size: float, at: tuple[float, float]) -> np.ndarray:
+    """Paste the face (scaled so its landmark box is ``size`` wide, centred at ``at``); returns its box."""
+    x0, y0, x1, y1 = landmark_box(pts)
+    s = size / max(x1 - x0, 1e-6)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    half = 0.8 * max(x1 - x0, y1 - y0)  # the crop: 1.6 x the landmark box
+    m = np.array([[s, 0, at[0] - s * cx], [0, s, at[1] - s * cy]])
+    h, w = frame.shape[:2]
+    warped = cv2.warpAffine(face, m, (w, h), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    yy, xx = np.mgrid[0:h, 0:w]
+    r = np.maximum(np.abs(xx - at[0]), np.abs(yy - at[1])) / (half * s)
+    alpha = np.clip((1.0 - r) / 0.25, 0, 1)[..., None]
+    frame[:] = (frame * (1 - alpha) + warped * alpha).astype(np.uint8)
+    return np.array([at[0] - s * (cx - x0), at[1] - s * (cy - y0), at[0] + s * (x1 - cx), at[1] + s * (y1 - cy)])
+
+
+def frame_matrix(t: float, face_centre, base_scale: float, phase: np.ndarray) -> np.ndarray:
+    """2x3 matrix still -> frame at time t (seconds): smooth translation, rotation and zoom about the face."""
+    u = 2 * np.pi * t / (FRAMES / FPS)
+    tx, ty = 0.05 * W * np.sin(u + phase[0]), 0.05 * H * np.sin(0.7 * u + phase[1])
+    ang = np.deg2rad(7.0 * np.sin(0.8 * u + phase[2]))
+    s = base_scale * (1 + 0.06 * np.sin(1.3 * u + phase[3]))
+    c, sn = np.cos(ang) * s, np.sin(ang) * s
+    m = np.array([[c, -sn, 0.0], [sn, c, 0.0]])
+    m[:, 2] = np.array([W / 2 + tx, H / 2 + ty]) - m[:, :2] @ np.asarray(face_centre, dtype=np.float64)
+    return m
+
+
+def make_clip(image: np.ndarray, points: np.ndarray, face_px: float, out: Path, seed: int) -> Path:
+    """Write ``out`` (H.264, CRF 28) and ``out.truth.csv``; returns the clip path."""
+    import av
+    import cv2
+    rng = np.random.default_rng(seed)
+    phase = rng.uniform(0, 2 * np.pi, 4)
+    lo, hi = points.min(0), points.max(0)
+    base = face_px / max(hi[0] - lo[0], 1e-6)
+    centre = (lo + hi) / 2
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = []
+    with av.open(str(out), "w") as c:
+        st = c.add_stream("libx264", rate=FPS)
+        st.width, st.height, st.pix_fmt = W, H, "yuv420p"
+        st.options = {"crf": "28", "preset": "veryfast"}
+        for i in range(FRAMES):
+            m = frame_matrix(i / FPS, centre, base, phase)
+            img = cv2.warpAffine(image, m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+            img = np.clip(img + rng.normal(0, 3.0, img.shape), 0, 255).astype(np.uint8)
+            fr = av.VideoFrame.from_ndarray(img, format="bgr24")
+            fr.pts, fr.time_base = i, Fraction(1, FPS)
+            for p in st.encode(fr):
+                c.mux(p)
+            rows.append([i, *np.round(points @ m[:, :2].T + m[:, 2], 3).reshape(-1)])
+        for p in st.encode(None):
+            c.mux(p)
+    write_points(Path(str(out) + ".truth.csv"), rows, len(points))
+    return out
+
+
+def write_points(path: Path, rows, n: int) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["frame"] + [c for k in range(n) for c in (f"x{k}", f"y{k}")])
+        w.writerows(rows)
+
+
+def read_points(path: Path, n: int = 68) -> dict[int, list[np.ndarray]]:
+    """frame -> the faces' (n, 2) points in a CSV with frame and x0,y0,... columns (other columns ignored)."""
+    out: dict[int, list[np.ndarray]] = {}
+    with open(path, newline="") as f:
+        for r in csv.DictReader(f):
+            try:
+                p = np.array([[float(r[f"x{k}"]), float(r[f"y{k}"])] for k in range(n)])
+            except (KeyError, ValueError):
+                continue
+            out.setdefault(int(r["frame"]), []).append(p)
+    return out
+
+
+def people(spec: str) -> list[list]:
+    """The records of each person (ytf68 names: PERSON_NUMBER.jpg), people with at least two frames."""
+    by: dict[str, list] = {}
+    for r in load_dataset(spec).records:
+        name = Path(r.image).stem.rsplit("_", 1)[0]
+        by.setdefault(name, []).append(r)
+    return [v for _, v in sorted(by.items()) if len(v) >= 2]
+
+
+def lerp(a, b, u):
+    return (a[0] + (b[0] - a[0]) * u, a[1] + (b[1] - a[1]) * u)
+
+
+def scenario(name: str) -> dict:
+    """people: [(who, [(t0, t1, view, start xy, end xy), ...])], scenes: [(t0, t1, background)], hides: [(t0, t1, who)]."""
+    L, R, Y = 180.0, 460.0, 190.0
+    out_l, out_r = -90.0, W + 90.0
+    if name == "cross":
+        return {"people": [(0, [(0, 8, 0, (120, Y), (520, Y))]), (1, [(0, 8, 0, (520, Y + 10), (120, Y + 10))])],
+                "scenes": [(0, 8, 0)], "hides": []}
+    if name == "leave_return":
+        return {"people": [(0, [(0, 8, 0, (L, Y), (L + 20, Y))]),
+                           (1, [(0, 2, 0, (R, Y), (R, Y)), (2, 3, 0, (R, Y), (out_r, Y)),
+                                (5, 6, 1, (out_r, Y), (R, Y)), (6, 8, 1, (R, Y), (R - 20, Y))])],
+                "scenes": [(0, 8, 0)], "hides": []}
+    if name == "cut":
+        return {"people": [(0, [(0, 3, 0, (L, Y), (L + 30, Y)), (5, 8, 1, (L + 30, Y), (L, Y))]),
+                           (1, [(0, 3, 0, (R, Y), (R - 30, Y)), (5, 8, 1, (R - 30, Y), (R, Y))]),
+                           (2, [(3, 5, 0, (320, Y), (340, Y))])],
+                "scenes": [(0, 3, 0), (3, 5, 1), (5, 8, 0)], "hides": []}
+    if name == "swap":
+        return {"people": [(0, [(0, 2, 0, (L, Y), (L, Y)), (2, 3, 0, (L, Y), (out_l, Y)),
+                                (4.5, 5.5, 1, (out_r, Y), (R, Y)), (5.5, 8, 1, (R, Y), (R, Y))]),
+                           (1, [(0, 2, 0, (R, Y), (R, Y)), (2, 3, 0, (R, Y), (out_r, Y)),
+                                (4.5, 5.5, 1, (out_l, Y), (L, Y)), (5.5, 8, 1, (L, Y), (L, Y))])],
+                "scenes": [(0, 8, 0)], "hides": []}
+    if name == "occlude":
+        return {"people": [(0, [(0, 8, 0, (L, Y), (L + 40, Y))]), (1, [(0, 8, 0, (R, Y), (R - 20, Y))])],
+                "scenes": [(0, 8, 0)], "hides": [(3, 4.5, 1)]}
+    raise ValueError(name)
+
+
+def render_scene(name: str, seed: int, pool: list[list], bgs: list[np.ndarray], out: Path, gop: int | None = None) -> Path:
+    """Write the clip and ``out.truth.json`` (per frame: [[person, x0, y0, x1, y1, visible], ...]). ``gop``: a
+    keyframe every that many frames (where ``facetrack batch --chunk-seconds`` may cut; default: x264's own)."""
+    import av
+    rng = np.random.default_rng(seed * 100 + SCENARIOS.index(name))
+    sc = scenario(name)
+    who = rng.choice(len(pool), 3, replace=False)  # the people of this clip
+    views = {p: rng.choice(len(pool[who[p]]), 2, replace=False) for p in range(3)}
+    bg_of = rng.choice(len(bgs), 2, replace=False)
+    imgs: dict = {}
+    truth = []
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(out), "w") as c:
+        st = c.add_stream("libx264", rate=FPS)
+        st.width, st.height, st.pix_fmt = W, H, "yuv420p"
+        st.options = {"crf": "23", "preset": "veryfast", **({"g": str(gop), "keyint_min": str(gop)} if gop else {})}
+        for i in range(int(SECONDS * FPS)):
+            t = i / FPS
+            scene = next(b for t0, t1, b in sc["scenes"] if t0 <= t < t1)
+            frame = bgs[bg_of[scene]].copy()
+            rows = []
+            for p, segs in sc["people"]:
+                for t0, t1, view, a, b in segs:
+                    if not t0 <= t < t1:
+                        continue
+                    x, y = lerp(a, b, (t - t0) / (t1 - t0))
+                    x += 6 * np.sin(1.7 * t + p)  # a little sway: nobody stands still
+                    y += 4 * np.sin(1.1 * t + 2 * p)
+                    rec = pool[who[p]][views[p][view]]
+                    if rec.image not in imgs:
+                        imgs[rec.image] = read_image(rec)
+                    box = paste(frame, imgs[rec.image], rec.points, SIZE, (x, y))
+                    rows.append([p, *box])
+            vis = []
+            for k, (p, *box) in enumerate(rows):  # visible share: inside the frame, not under a later face or a hide
+                x0, y0, x1, y1 = box
+                area = max((x1 - x0) * (y1 - y0), 1e-6)
+                inside = max(0, min(x1, W) - max(x0, 0)) * max(0, min(y1, H) - max(y0, 0)) / area
+                cover = 0.0
+                for q, *b2 in rows[k + 1:]:
+                    cover = max(cover, max(0, min(x1, b2[2]) - max(x0, b2[0])) * max(0, min(y1, b2[3]) - max(y0, b2[1])) / area)
+                hidden = any(t0 <= t < t1 and h == p for t0, t1, h in sc["hides"])
+                vis.append(0.0 if hidden else max(0.0, inside - cover))
+            for t0, t1, h in sc["hides"]:  # a patch of the other background over the hidden face
+                if t0 <= t < t1:
+                    for p, *box in rows:
+                        if p == h:
+                            x0, y0, x1, y1 = (int(v) for v in box)
+                            m = int(0.4 * (x1 - x0))
+                            ys, xs = slice(max(y0 - m, 0), min(y1 + m, H)), slice(max(x0 - m, 0), min(x1 + m, W))
+                            frame[ys, xs] = bgs[bg_of[1]][ys, xs]
+            truth.append([[int(p), *[round(float(v), 2) for v in box], round(v, 3)] for (p, *box), v in zip(rows, vis)])
+            fr = av.VideoFrame.from_ndarray(frame, format="bgr24")
+            fr.pts, fr.time_base = i, Fraction(1, FPS)
+            for pk in st.encode(fr):
+                c.mux(pk)
+        for pk in st.encode(None):
+            c.mux(pk)
+    Path(str(out) + ".truth.json").write_text(json.dumps({"scenario": name, "seed": seed, "fps": FPS,
+                                                         "people": [str(Path(pool[w][0].image).stem) for w in who],
+                                                         "frames": truth}))
+    return out
