@@ -27,7 +27,7 @@ from facetrack.evaluate import match
 from facetrack.landmarks import LandmarkPredictor
 from facetrack.peers import DlibLandmarker
 from pipnet_model.datasets import load_dataset, read_image
-from pipnet_model.runtime import evaluate
+from pipnet_model.evaluation import evaluate
 from pipnet_model.metrics import ced_plot, nme_per_face, summary
 
 

@@ -29,7 +29,8 @@ import numpy as np
 
 from facetrack.evaluate import match
 from facetrack.landmarks import LandmarkPredictor
-from pipnet_model.augment import Augmenter, apply_affine, from_unit, invert_affine
+from pipnet_model.augment import Augmenter
+from pipnet_model.geometry import apply_affine, from_unit, invert_affine
 from pipnet_model.datasets import load_dataset, read_image
 from pipnet_model.metrics import normalizers
 

@@ -76,7 +76,7 @@ def run_truth_boxes(clip: Path, out_csv: Path, predictor, refine: int = 0) -> No
     """Diagnostic: the model alone on every frame, cropped at the true landmark box (no detector, no tracking, no
     smoothing): what the frames themselves (motion, noise, compression, size) cost against the stills."""
     import av
-    from pipnet_model.augment import landmark_box
+    from pipnet_model.geometry import landmark_box
     truth = {k: v[0] for k, v in read_points(Path(str(clip) + ".truth.csv")).items()}
     rows = []
     with av.open(str(clip)) as c:
@@ -90,7 +90,7 @@ def run_truth_boxes(clip: Path, out_csv: Path, predictor, refine: int = 0) -> No
 
 def still_nme(specs: list[str], faces: int, predictor) -> float:
     """The same faces as stills (their original images), cropped at the label box: the reference for the clips."""
-    from pipnet_model.augment import landmark_box
+    from pipnet_model.geometry import landmark_box
     errs = []
     for spec in specs:
         ds = load_dataset(spec)

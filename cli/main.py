@@ -47,7 +47,7 @@ def cmd_eval(a) -> int:
     from facetrack.landmarks import LandmarkPredictor
     from pipnet_model.datasets import load_dataset
     from pipnet_model.metrics import ced_plot, summary
-    from pipnet_model.runtime import evaluate
+    from pipnet_model.evaluation import evaluate
     ds = load_dataset(a.data, a.images)
     lp = LandmarkPredictor(a.model, a.device, backend=a.backend, precision=a.precision, upright=a.upright)
     if a.boxes == "detector":  # the product's own path: detector, box adapter, refine passes

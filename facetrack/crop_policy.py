@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from pipnet_model.augment import landmark_box, upright_box
+from pipnet_model.geometry import landmark_box, upright_box
 
 
 def crops_around(lms: np.ndarray, eye_corners: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:

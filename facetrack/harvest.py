@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipnet_model.augment import crop_matrix, square_from_box
+from pipnet_model.geometry import crop_matrix, square_from_box
 from pipnet_model.datasets import csv_image_base
 from pipnet_model.progress import Progress
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pipnet_model.augment import crop_matrix, from_unit, invert_affine, square_from_box, warp
+from pipnet_model.geometry import crop_matrix, from_unit, invert_affine, square_from_box, warp
 from pipnet_model.meta import ModelMeta, read_meta
-from pipnet_model.runtime import decode_np, to_input_np
+from pipnet_model.runtime import decode_np, reverse_index_of, to_input_np
 
 from .assets import resolve_model_path
 from .crop_policy import crops_around, recrop
@@ -63,7 +63,7 @@ class LandmarkPredictor:
         self.precision = self.runner.precision
         self.numpy_path = hasattr(self.runner, "run_np")  # OpenVINO / ONNX Runtime: no torch on the way
         self._torch = None  # the torch crop predictor (torch backend only), made on first use
-        self._rev_np = self.meta.reverse_np()
+        self._rev_np = reverse_index_of(self.meta)
         self._nrm = self.meta.nrm != "none"
         self.size = self.meta.input_size
         self.box_adapter = box_adapter or IDENTITY

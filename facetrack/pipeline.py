@@ -14,7 +14,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from pipnet_model.augment import landmark_box as _points_box
+from pipnet_model.geometry import landmark_box as _points_box
 from pipnet_model.progress import Progress
 
 from .crop_policy import CropPolicy

@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipnet_model.augment import landmark_box
+from pipnet_model.geometry import landmark_box
 from pipnet_model.datasets import load_dataset, read_image
 
 W, H, FPS = 640, 360, 25

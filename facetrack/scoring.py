@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipnet_model.augment import landmark_box
+from pipnet_model.geometry import landmark_box
 from pipnet_model.metrics import nme_per_face, nmf
 from pipnet_model.schemes import SCHEMES
 

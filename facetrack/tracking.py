@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipnet_model.augment import landmark_box
+from pipnet_model.geometry import landmark_box
 
 from .types import TrackEvent
 

@@ -154,3 +154,8 @@ def decode(outputs: tuple[torch.Tensor, ...], nb_idx: torch.Tensor | None = None
     x = (px + (vx * wt).sum(-1)) / denom
     y = (py + (vy * wt).sum(-1)) / denom
     return torch.stack([x, y], -1), conf
+
+
+def reverse_index_of(meta) -> ReverseIndex:
+    """A model's (:class:`~pipnet_model.meta.ModelMeta`) reverse neighbour index as tensors."""
+    return reverse_index(meta.nb_tensor(), "cyclic" if meta.nrm == "none" else meta.nrm)

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import runtime
+from . import evaluation
 from .checkpoint import PIPNetModel
-from .codec import decode
+from .codec import decode, reverse_index_of
 from .datasets import LandmarkSet
 
 
@@ -41,7 +41,7 @@ class CropPredictor:
         self.runner = runner
         self.net = model.net.to(self.device).eval() if runner is None else None
         self.nb = model.meta.nb_tensor()
-        self.rev = model.meta.reverse()
+        self.rev = reverse_index_of(model.meta)
         self.nrm = model.meta.nrm != "none"
 
     @torch.inference_mode()
@@ -66,11 +66,11 @@ class CropPredictor:
 def predict_dataset(model: PIPNetModel, ds: LandmarkSet, batch_size: int = 32, device: str = "auto",
                     predictor: CropPredictor | None = None) -> np.ndarray:
     """Predictions in source-image pixels for every record, crops from the labelled landmarks."""
-    return runtime.predict_dataset(model.meta, ds, predictor or CropPredictor(model, device), batch_size)
+    return evaluation.predict_dataset(model.meta, ds, predictor or CropPredictor(model, device), batch_size)
 
 
 def evaluate(model: PIPNetModel, ds: LandmarkSet, batch_size: int = 32, device: str = "auto",
              predictor: CropPredictor | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(per-face NME, predictions in pixels) with the torch network (or ``predictor``, any crops -> points
-    callable); :func:`runtime.evaluate` is the same without torch."""
-    return runtime.evaluate(model.meta, ds, predictor or CropPredictor(model, device), batch_size)
+    callable); `evaluation.evaluate` is the same without torch."""
+    return evaluation.evaluate(model.meta, ds, predictor or CropPredictor(model, device), batch_size)

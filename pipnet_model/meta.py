@@ -97,16 +97,6 @@ class ModelMeta:
         import torch
         return torch.tensor(self.nb_idx, dtype=torch.long)
 
-    def reverse(self):
-        """The reverse neighbour index as torch tensors (:class:`codec.ReverseIndex`; imports torch)."""
-        from .codec import reverse_index
-        return reverse_index(self.nb_tensor(), "cyclic" if self.nrm == "none" else self.nrm)
-
-    def reverse_np(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The reverse neighbour index as numpy arrays (src, slot, weight) for :func:`runtime.decode_np`."""
-        from .runtime import reverse_index_np
-        return reverse_index_np(self.nb_idx, "cyclic" if self.nrm == "none" else self.nrm)
-
 
 def _check_header(p: Path) -> None:
     """Refuse anything that is not a safetensors file before any parser sees it (pickles are named as such)."""

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .augment import apply_affine, crop_matrix, from_unit, invert_affine, square_from_box, warp
+from .geometry import apply_affine, crop_matrix, from_unit, invert_affine, square_from_box, warp
 from .checkpoint import PIPNetModel, load_model
 from .datasets import LandmarkSet, Record, load_dataset, read_image
 from .errors import PIPNetError

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .augment import AugmentConfig, Augmenter, apply_affine, landmark_box, square_from_box, crop_matrix, to_unit
+from .augment import AugmentConfig, Augmenter
+from .geometry import apply_affine, crop_matrix, landmark_box, square_from_box, to_unit
 from .checkpoint import PIPNetModel, load_model, save_model
 from .codec import encode, mean_face
 from .datasets import LandmarkSet, Record, load_dataset, read_image, split_weight

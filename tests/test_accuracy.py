@@ -6,7 +6,7 @@ import pytest
 
 from facetrack import LandmarkPredictor
 from pipnet_model.datasets import load_dataset
-from pipnet_model.runtime import evaluate
+from pipnet_model.evaluation import evaluate
 
 from conftest import shared_path
 

@@ -3,8 +3,9 @@ import numpy as np
 import torch
 
 from pipnet_model import SCHEMES, PIPNetModel
-from pipnet_model.augment import Augmenter, to_unit
-from pipnet_model.codec import decode, encode, mean_face
+from pipnet_model.augment import Augmenter
+from pipnet_model.geometry import to_unit
+from pipnet_model.codec import decode, encode, mean_face, reverse_index_of
 from pipnet_model.inference import to_input
 from pipnet_model.losses import pipnet_loss
 from pipnet_model.metrics import nme_per_face
@@ -39,6 +40,6 @@ def test_overfit_eight_crops():
     assert np.mean(losses[-10:]) < np.mean(losses[:3]) / 10
     model.net.eval()
     with torch.inference_mode():
-        pred, _ = decode(model.net(x), nb, model.meta.reverse())
+        pred, _ = decode(model.net(x), nb, reverse_index_of(model.meta))
     nme = nme_per_face(pred.numpy() * size, pts.numpy() * size, SCHEMES["68"])
     assert nme.mean() < 0.03, nme

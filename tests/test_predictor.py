@@ -162,7 +162,7 @@ def test_refinement_recrops_on_the_landmark_box():
 def test_upright_box_levels_the_eye_line():
     """The box of a face turned by 25 degrees, in its own frame: the crop it gives holds the points level, with
     the extents of the face before it was turned."""
-    from pipnet_model.augment import apply_affine, crop_matrix, landmark_box, upright_box
+    from pipnet_model.geometry import apply_affine, crop_matrix, landmark_box, upright_box
     rng = np.random.default_rng(3)
     p = rng.uniform(0, 100, (68, 2))
     p[36], p[45] = [20, 40], [80, 40]
@@ -267,8 +267,8 @@ def test_fast_glue_matches_the_plain_numpy_steps_on_a_real_photo():
     already flips input steps there (outputs 0.05 apart, one point 0.77 px): that compares quantization, not glue."""
     pytest.importorskip("skimage")
     from facetrack.samples import astronaut_bgr
-    from pipnet_model.augment import apply_affine, from_unit, invert_affine
-    from pipnet_model.runtime import decode_np
+    from pipnet_model.geometry import apply_affine, from_unit, invert_affine
+    from pipnet_model.runtime import decode_np, reverse_index_of
     img = astronaut_bgr()
     boxes = np.array([[175.0, 95.0, 275.0, 195.0], [160.0, 80.0, 300.0, 230.0]])
     pred = LandmarkPredictor("default", device="cpu", precision="fp32")
@@ -277,7 +277,7 @@ def test_fast_glue_matches_the_plain_numpy_steps_on_a_real_photo():
     m = pred.meta
     x = crops[..., ::-1].astype(np.float32) / np.float32(255.0)  # BGR -> RGB, then (x - mean) / std
     x = np.ascontiguousarray(((x - np.float32(m.mean)) / np.float32(m.std)).transpose(0, 3, 1, 2))
-    pts, c = decode_np(pred.runner.run_np(x), *m.reverse_np(), nrm=m.nrm != "none")
+    pts, c = decode_np(pred.runner.run_np(x), *reverse_index_of(m), nrm=m.nrm != "none")
     want = np.stack([apply_affine(from_unit(p.astype(np.float64), pred.size), invert_affine(k)) for p, k in zip(pts, mats)])
     assert np.abs(got - want).max() < 0.05 and np.abs(conf - c).max() < 1e-3
 

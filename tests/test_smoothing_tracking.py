@@ -153,7 +153,7 @@ def test_duplicate_tracks_are_merged_into_the_older():
 def test_a_track_that_slides_onto_another_face_goes_not_that_faces_own_track():
     """Person A is hidden by B walking in front: A's crop slides onto B's face. Both tracks now hold B; A's track
     (the older) jumped there, B's did not move: A's goes and B keeps its ID (the identity benchmark's cross clips)."""
-    from pipnet_model.augment import landmark_box
+    from pipnet_model.geometry import landmark_box
 
     def face(x0):  # 68 points spread over a 100 px face whose left edge is x0
         g = np.linspace(0, 1, 68)

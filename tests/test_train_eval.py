@@ -103,14 +103,14 @@ def test_ced_plot_is_a_png(tmp_path):
 def test_eval_scores_known_errors_exactly(tmp_path, data, monkeypatch):
     """Predictions = ground truth moved by a known amount per face: the eval path returns exactly that error
     over the outer-eye-corner distance (points 36, 45), and FR/AUC from those."""
-    from pipnet_model import inference, runtime
+    from pipnet_model import evaluation, inference
     from pipnet_model.datasets import load_dataset
     ds = load_dataset(f"csv:{data}")
     gt = np.stack([r.points for r in ds.records]).astype(np.float64)
     iod = np.linalg.norm(gt[:, 36] - gt[:, 45], axis=1)
     want = np.array([0.0, 0.02, 0.05, 0.08, 0.12, 0.2, 0.04, 0.09])  # NME per face
     moved = gt + (want * iod)[:, None, None] * np.array([0.6, 0.8])  # a shift of length want * iod
-    monkeypatch.setattr(runtime, "predict_dataset", lambda *a, **k: moved)
+    monkeypatch.setattr(evaluation, "predict_dataset", lambda *a, **k: moved)
     res = train(_cfg(tmp_path, data, epochs=1, val=None), log=lambda s: None)
     nmes, _ = inference.evaluate(load_model(res["last"]), ds)
     np.testing.assert_allclose(nmes, want, atol=1e-9)
