@@ -49,7 +49,8 @@ class PreviewSink(Sink):
             draw_face(vis, f)
         text = f"{self.fps:.1f} fps  {len(result.faces)} face(s)"
         if result.read_at:
-            text += f"  latency {(time.monotonic() - result.read_at) * 1000:.0f} ms"
+            clock = self.source.clock if self.source is not None else time.monotonic
+            text += f"  latency {(clock() - result.read_at) * 1000:.0f} ms"
         if self.source is not None:
             text += f"  dropped {self.source.dropped}"
         cv2.putText(vis, text, (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 255, 255), 2, cv2.LINE_AA)

@@ -67,13 +67,18 @@ class Pacer:
 
 
 class LatencyStats:
-    """Seconds from a frame's read to its result, kept compactly (8 bytes a frame)."""
+    """Seconds from a frame's read to its result, kept compactly (8 bytes a frame). ``clock``: the source's (the one
+    that stamped ``read_at``); ``since(read_at)`` adds the time from that stamp to now."""
 
-    def __init__(self):
+    def __init__(self, clock=time.monotonic):
         self.values = array("d")
+        self.clock = clock
 
     def add(self, seconds: float) -> None:
         self.values.append(seconds)
+
+    def since(self, read_at: float) -> None:
+        self.add(self.clock() - read_at)
 
     def summary(self) -> dict | None:
         if not self.values:

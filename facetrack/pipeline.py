@@ -363,7 +363,6 @@ def run(source, sinks: Iterable = (), tracker: FaceTracker | TrackOptions | None
     owns_tracker = ft is None
     owns_source = not isinstance(source, VideoSource)
     stats = {"frames": 0, "faces": 0, "tracks": set(), "interrupted": None}
-    latency = LatencyStats()
     t_start = time.perf_counter()
     t_ready = None
     src = None
@@ -375,6 +374,7 @@ def run(source, sinks: Iterable = (), tracker: FaceTracker | TrackOptions | None
         src = VideoSource(source, warn=lambda m: print(f"facetrack: warning: {m}", file=sys.stderr)) \
             if owns_source else source
         info = src.info
+        latency = LatencyStats(src.clock)
         if ft is None:
             ft = FaceTracker(tracker if isinstance(tracker, TrackOptions) else None)
         sink_info = SinkInfo(info.spec, info.fps, info.width, info.height, info.has_audio, ft.predictor.num_points)
@@ -393,7 +393,7 @@ def run(source, sinks: Iterable = (), tracker: FaceTracker | TrackOptions | None
                 s.write(res)
             t_write += time.perf_counter() - tw
             if vf.read_at:
-                latency.add(time.monotonic() - vf.read_at)
+                latency.since(vf.read_at)
             stats["frames"] += 1
             stats["faces"] += len(res.faces)
             stats["tracks"].update(f.track_id for f in res.faces)

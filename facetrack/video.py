@@ -12,6 +12,7 @@ import queue
 import re
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -32,7 +33,7 @@ class VideoFrame:
     time_s: float
     image: np.ndarray = field(repr=False)
     pts: int | None = None
-    read_at: float = 0.0  # time.monotonic() when the reader delivered it (latency is measured from here)
+    read_at: float = 0.0  # the source's clock when the reader delivered it (latency is measured from here)
 
 
 @dataclass
@@ -76,14 +77,16 @@ class VideoSource:
     frame: the reader never waits, and a frame superseded before the pipeline takes it is dropped and counted
     (``dropped``); ``drop=False`` keeps every frame of a live source (for recording), late if need be.
     ``realtime`` plays a file at ``realtime`` x its own frame rate as a camera would deliver it (live).
-    ``warn`` receives one-line warnings (skipped corrupt packets)."""
+    ``warn`` receives one-line warnings (skipped corrupt packets). ``clock``: monotonic seconds, which stamp each
+    frame's delivery (``read_at``), pace ``realtime`` and time a stall (tests pass their own)."""
 
     def __init__(self, spec: str | Path, queue_size: int = 8, live: bool | None = None, warn=None,
                  open_timeout_s: float = 10.0, stall_timeout_s: float = 10.0, format: str | None = None,
                  start_s: float | None = None, end_s: float | None = None, realtime: float | None = None,
-                 drop: bool = True):
+                 drop: bool = True, clock=time.monotonic):
         import av
         self.spec = str(spec)
+        self.clock = clock
         self._qsize = queue_size
         self.stall_timeout_s = stall_timeout_s
         self.stalled = False
@@ -178,13 +181,12 @@ class VideoSource:
 
     def _frames(self) -> Iterator[tuple[np.ndarray, float, int | None]]:
         if self._cap is not None:
-            import time
-            t0 = time.monotonic()
+            t0 = self.clock()
             while not self._stop.is_set():
                 ok, img = self._cap.read()
                 if not ok:
                     return
-                yield img, time.monotonic() - t0, None
+                yield img, self.clock() - t0, None
             return
         import av
         st = self.stream
@@ -226,16 +228,14 @@ class VideoSource:
         return img
 
     def _run(self) -> None:
-        import time
-
         from .live import Pacer
-        pacer = Pacer(self.realtime) if self.realtime else None
+        pacer = Pacer(self.realtime, clock=self.clock) if self.realtime else None
         i = 0
         try:
             for img, t, pts in self._frames():
                 if pacer is not None:
                     pacer.wait(t, self._stop)
-                if not self._put(VideoFrame(i, t, img, pts, time.monotonic())):
+                if not self._put(VideoFrame(i, t, img, pts, self.clock())):
                     return
                 i += 1
                 self.decoded, self.last_time_s = i, t
@@ -251,22 +251,21 @@ class VideoSource:
     def frames(self, stop: threading.Event | None = None, stall_timeout_s: float | None = None) -> Iterator[VideoFrame]:
         """Frames until the source ends, ``stop`` is set, or (live sources) no frame came for
         ``stall_timeout_s`` seconds (a camera or stream that stopped delivering: warned, then ended)."""
-        import time
         if stall_timeout_s is None:
             stall_timeout_s = self.stall_timeout_s if self.live else None
-        last = time.monotonic()
+        last = self.clock()
         while True:
             if stop is not None and stop.is_set():
                 return
             try:
                 item = self.queue.get(timeout=0.1)
             except queue.Empty:
-                if stall_timeout_s is not None and time.monotonic() - last > stall_timeout_s:
+                if stall_timeout_s is not None and self.clock() - last > stall_timeout_s:
                     self.stalled = True
                     self.warn(f"{self.spec}: no frame for {stall_timeout_s:g} s; the source stopped delivering, ending")
                     return
                 continue
-            last = time.monotonic()
+            last = self.clock()
             if item is None:
                 self._check_truncation()
                 return

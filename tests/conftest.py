@@ -20,6 +20,17 @@ def shared_path(rel: str) -> Path:
     return p
 
 
+def wait_until(ready, what: str, give_up_s: float = 120.0, poll_s: float = 0.1, alive=lambda: True) -> None:
+    """Wait for another process to reach a state (``ready()`` true), polling; fails with ``what`` when it never
+    does (``give_up_s``: a hang guard, not a speed requirement) or when ``alive()`` turns false first."""
+    import time
+    end = time.monotonic() + give_up_s
+    while not ready():
+        if not alive() or time.monotonic() > end:
+            pytest.fail(f"gave up waiting: {what}")
+        time.sleep(poll_s)
+
+
 def template_68() -> np.ndarray:
     """A plausible 68-point face in a unit box (x right, y down): jaw, brows, nose, eyes, mouth."""
     pts = []

@@ -5,13 +5,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 
 from facetrack.video import probe_frames
 
-from conftest import ROOT
+from conftest import ROOT, wait_until
 
 
 def test_no_display_is_one_line_and_exit_2(tmp_path):
@@ -33,12 +32,11 @@ def xvfb():
             break
     p = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "800x600x24", "-nolisten", "tcp"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 20
-    while not os.path.exists(f"/tmp/.X11-unix/X{n}"):
-        if time.time() > deadline or p.poll() is not None:
-            p.kill()
-            pytest.skip("Xvfb did not start")
-        time.sleep(0.1)
+    try:
+        wait_until(lambda: os.path.exists(f"/tmp/.X11-unix/X{n}"), "Xvfb's socket", 20, alive=lambda: p.poll() is None)
+    except pytest.fail.Exception:
+        p.kill()
+        pytest.skip("Xvfb did not start")
     yield f":{n}"
     p.kill()
     p.wait()
@@ -53,15 +51,15 @@ def test_preview_window_shows_frames_and_q_closes_it(xvfb, clip, tmp_path):
                           "--out-video", str(out_mp4)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     try:
-        win, deadline = "", time.time() + 90
-        while time.time() < deadline and p.poll() is None:
+        win = []
+
+        def shown():  # the window is up and frames went through it
             r = subprocess.run(["xdotool", "search", "--name", "facetrack"], capture_output=True, text=True, env=env)
             rows = len(out_csv.read_text().splitlines()) if out_csv.exists() else 0
-            if r.stdout.strip() and rows > 10:  # the window is up and frames went through it
-                win = r.stdout.split()[0]
-                break
-            time.sleep(0.2)
-        assert win, "no preview window appeared"
+            win[:] = r.stdout.split()[:1]
+            return bool(win) and rows > 10
+        wait_until(shown, "a preview window with frames through it", 90, 0.2, alive=lambda: p.poll() is None)
+        win = win[0]
         subprocess.run(["xdotool", "key", "--window", win, "q"], env=env, capture_output=True)
         out, err = p.communicate(timeout=60)
     finally:

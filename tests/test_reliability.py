@@ -7,7 +7,7 @@ import pickle
 import signal
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 import av
@@ -16,7 +16,7 @@ import pytest
 
 from facetrack.video import VideoSource, probe_frames
 
-from conftest import ROOT, synthetic_faces, write_csv_dataset
+from conftest import ROOT, synthetic_faces, wait_until, write_csv_dataset
 from media import write_audio_only, write_video
 
 
@@ -140,11 +140,8 @@ def test_signal_mid_run_leaves_complete_outputs(sig, code, tmp_path, env, looped
     p = subprocess.Popen([sys.executable, "-m", "facetrack", "track", looped_clip, "--csv", str(out_csv), "--jsonl",
                           str(out_jl), "--out-video", str(out_mp4), "--quiet", "--max-frames", "100000"],
                          cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if out_csv.exists() and len(out_csv.read_text().splitlines()) > 40:
-            break
-        time.sleep(0.2)
+    wait_until(lambda: out_csv.exists() and len(out_csv.read_text().splitlines()) > 40, "40 rows written", 120, 0.2,
+               alive=lambda: p.poll() is None)
     p.send_signal(sig)
     out, err = p.communicate(timeout=60)
     assert p.returncode == code, err[-800:]
@@ -168,15 +165,19 @@ def test_stalled_live_source_ends_cleanly(tmp_path):
                                f"b=open({str(src)!r},'rb').read(); k=max(1,len(b)//15)\n"
                                "for i in range(0,len(b),k): f.write(b[i:i+k]); f.flush(); time.sleep(0.05)\n"
                                "time.sleep(30)"])
-    warnings = []
-    try:
-        t = time.perf_counter()
+    warnings, frames, stalled = [], [], []
+
+    def read():
         with VideoSource(fifo, live=True, stall_timeout_s=1.5, warn=warnings.append, format="mpegts") as s:
-            frames = list(s)
-        assert time.perf_counter() - t < 20
+            frames.extend(s)
+            stalled.append(s.stalled)
+    reader = threading.Thread(target=read, daemon=True)
+    try:
+        reader.start()
+        wait_until(lambda: not reader.is_alive(), "the stalled source to end (a hang: the writer stays quiet 30 s)", 25)
     finally:
         writer.kill()
-    assert len(frames) >= 20 and any("stopped delivering" in w for w in warnings)
+    assert stalled == [True] and len(frames) >= 20 and any("stopped delivering" in w for w in warnings)
 
 
 def test_memory_does_not_grow_with_length(tmp_path, env, looped_clip):
@@ -202,9 +203,8 @@ def test_kill_9_during_training_then_resume(tmp_path):
             "--epochs", "6"]
     p = subprocess.Popen(base, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     metrics = out / "metrics.jsonl"
-    deadline = time.time() + 120
-    while time.time() < deadline and not (metrics.exists() and len(metrics.read_text().splitlines()) >= 2):
-        time.sleep(0.05)
+    wait_until(lambda: metrics.exists() and len(metrics.read_text().splitlines()) >= 2, "two epochs' metrics", 120,
+               0.05, alive=lambda: p.poll() is None)
     p.kill()  # SIGKILL: no chance to clean up
     p.wait()
     done = len(metrics.read_text().splitlines())
