@@ -87,7 +87,8 @@ def cmd_predict(a) -> int:
     from facetrack.detectors import create_detector
     from facetrack.draw import draw_face
     from facetrack.errors import FacetrackError
-    from facetrack.images import face_json, faces_of_image, image_paths
+    from facetrack.images import faces_of_image
+    from facetrack.inputs import image_paths
     from facetrack.landmarks import LandmarkPredictor
     paths = image_paths(a.images)
     if not paths:
@@ -120,7 +121,7 @@ def cmd_predict(a) -> int:
             faces = faces_of_image(img, det, pred, a.max_faces, a.refine)
             done, total = done + 1, total + len(faces)
             if jl:
-                jl.write(json.dumps({"image": str(p), "faces": [face_json(f) for f in faces]}) + "\n")
+                jl.write(json.dumps({"image": str(p), "faces": [f.record(point_scores=True) for f in faces]}) + "\n")
                 jl.flush()
             if a.out:
                 vis = img.copy()
@@ -193,24 +194,19 @@ def cmd_info(a) -> int:
 
 
 def _track_options(a):
-    from facetrack.pipeline import TrackOptions
-    return TrackOptions(model=a.model, device=a.device, backend=a.backend, precision=a.precision,
-                        detector=a.detector, detector_model=a.detector_model, detect_width=a.detect_width,
-                        min_det_score=a.min_det_score, detect_every=a.detect_every, max_faces=a.max_faces,
-                        smoother=a.smoother, reid=a.reid, refine=a.refine, upright=a.upright)
-
-
-_TRACK_OPTION_DESTS = ("model", "device", "backend", "precision", "detector", "detector_model", "detect_width",
-                       "min_det_score", "detect_every", "max_faces", "smoother", "refine", "upright", "reid",
-                       "max_frames")
+    from facetrack.pipeline import TRACK_OPTIONS, TrackOptions
+    return TrackOptions(**{k: getattr(a, k) for k in TRACK_OPTIONS})
 
 
 def _track_argv(a) -> list[str]:
     """The tracking options given on this command line (those that differ from ``facetrack track``'s defaults) as
     ``facetrack track`` arguments: what ``bench --whole-process`` hands its fresh processes."""
+    from dataclasses import fields
+
+    from facetrack.pipeline import TrackOptions
     defaults = build_parser().parse_args(["track", "-"])
     out: list[str] = []
-    for dest in _TRACK_OPTION_DESTS:
+    for dest in [f.name for f in fields(TrackOptions)] + ["max_frames"]:
         v = getattr(a, dest)
         if v == getattr(defaults, dest):
             continue
@@ -224,9 +220,8 @@ def _track_argv(a) -> list[str]:
 
 def _sinks(a) -> list:
     """The outputs named on the command line, as sinks (each checks its path now, before any work)."""
-    from facetrack.sinks import make_sink
-    return [make_sink(kind, path) for kind, path in (("csv", a.csv), ("jsonl", a.jsonl), ("parquet", a.parquet),
-                                                     ("video", a.out_video)) if path]
+    from facetrack.sinks import FORMATS, make_sink
+    return [make_sink(kind, getattr(a, kind)) for kind in FORMATS if getattr(a, kind)]
 
 
 @contextlib.contextmanager
@@ -255,10 +250,11 @@ def _finish(res: dict, got: dict) -> int:
 
 
 def cmd_track(a) -> int:
-    if not (a.out_video or a.csv or a.jsonl or a.parquet):
-        print("facetrack: note: no --out-video, --csv, --jsonl or --parquet given; only the summary is printed",
-              file=sys.stderr)
     sinks = _sinks(a)
+    if not sinks:
+        from facetrack.sinks import FORMATS
+        print(f"facetrack: note: no {', '.join('--' + k for k in FORMATS)} given; only the summary is printed",
+              file=sys.stderr)
     with _stop_on_signals() as (stop, got):
         if a.realtime is not None or a.no_drop:  # the file played as a live source
             from facetrack.camera import run_camera
@@ -346,8 +342,8 @@ def cmd_bench(a) -> int:
 
 def cmd_batch(a) -> int:
     from facetrack.batch import BatchOptions, run_batch
-    outputs = tuple(k for k, on in (("csv", a.csv), ("jsonl", a.jsonl), ("parquet", a.parquet_out), ("video", a.video))
-                    if on) or ("csv",)
+    from facetrack.sinks import FORMATS
+    outputs = tuple(k for k in FORMATS if getattr(a, k)) or ("csv",)
     o = BatchOptions(out=a.out, outputs=outputs, workers=a.workers, ray=a.ray,
                      resume=a.resume, retry_partial=a.retry_partial, chunk_seconds=a.chunk_seconds,
                      track=_track_options(a))
@@ -392,13 +388,47 @@ def cmd_stc(a) -> int:
     return 0
 
 
+def _add_outputs(t: argparse.ArgumentParser, per_input: bool = False) -> None:
+    """One flag per output format (facetrack.sinks.FORMATS): ``--csv FILE`` ... for one video; ``--csv`` ... (on or
+    off, each input's outputs named after it) for batch. ``--out-video`` is the old spelling of ``--video FILE``."""
+    from facetrack.sinks import FORMATS
+    for name, sink in FORMATS.items():
+        if per_input:
+            t.add_argument(f"--{name}", action="store_true", help=f"{sink.help}, per input"
+                           + (" (the default when no output is chosen)" if name == "csv" else ""))
+        else:
+            t.add_argument(f"--{name}", *(["--out-video"] if name == "video" else []), dest=name, metavar="FILE",
+                           help=sink.help)
+
+
+def _add_options(t: argparse.ArgumentParser, names=None, defaults: dict | None = None) -> None:
+    """Flags for the tracking options (facetrack.pipeline.TrackOptions: all of them, or ``names``), with their help
+    and choices from there (the registries); ``defaults`` overrides a few for commands on stills."""
+    from dataclasses import fields
+
+    from facetrack.pipeline import TrackOptions
+    for f in fields(TrackOptions):
+        if names is not None and f.name not in names:
+            continue
+        md, default = f.metadata, (defaults or {}).get(f.name, f.default)
+        kw: dict = {"default": default, "help": md["help"]}
+        if md["type"] is bool or isinstance(f.default, bool):
+            kw["action"] = argparse.BooleanOptionalAction
+        else:
+            kw["type"] = md["type"] or type(f.default)
+            if md["choices"]:
+                kw["choices"] = md["choices"]()
+        t.add_argument("--" + f.name.replace("_", "-"), **kw)
+
+
+ENGINE = ("model", "device", "backend", "precision")
+DETECTOR = ("detector", "detector_model", "detect_width")
+
+
 def _add_track_args(t: argparse.ArgumentParser) -> None:
-    t.add_argument("--out-video", help="annotated H.264 video (audio copied)")
-    t.add_argument("--csv", help="one row per face per frame")
-    t.add_argument("--jsonl", help="one JSON object per face per frame")
-    t.add_argument("--parquet", help="one typed row per face per frame (needs facetrack[parquet])")
+    _add_outputs(t)
     t.add_argument("--max-frames", type=int)
-    _add_model_args(t)
+    _add_options(t)
 
 
 def _add_live_args(t: argparse.ArgumentParser) -> None:
@@ -407,49 +437,6 @@ def _add_live_args(t: argparse.ArgumentParser) -> None:
                         "cannot keep up with are dropped and counted, as with a camera")
     t.add_argument("--no-drop", action="store_true",
                    help="live sources: keep every frame (for recording), even when results fall behind")
-
-
-def _add_backend_args(t: argparse.ArgumentParser) -> None:
-    t.add_argument("--backend", default="auto", choices=["auto", "torch", "onnxruntime", "openvino"],
-                   help="landmark inference engine (auto: the fastest installed for the device)")
-    t.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16", "int8"],
-                   help="auto: int8 on OpenVINO when the model has a quantized copy (facetrack quantize), else "
-                        "the backend's default (fp32; fp16 for torch on CUDA)")
-
-
-def _add_detector_args(t: argparse.ArgumentParser) -> None:
-    from facetrack.detectors import DEFAULT_DETECTOR, detector_names
-    t.add_argument("--detector", default=DEFAULT_DETECTOR, choices=detector_names(),
-                   help="face detector (facetrack.detectors registry)")
-    t.add_argument("--detector-model", help="the detector's model file: BlazeFace .tflite or Face Landmarker .task for "
-                   "mediapipe (default: cache, then pip); .onnx for retinaface (default: cache, then pip); "
-                   "CLIP.json for truth")
-    t.add_argument("--detect-width", type=int, help="shrink wider frames to this width for detection (faster on "
-                   "large frames, misses the smallest faces; retinaface defaults to 960)")
-
-
-def _add_model_args(t: argparse.ArgumentParser) -> None:
-    t.add_argument("--model", default="default", help="'default' or a PIPNet .safetensors file")
-    t.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    _add_backend_args(t)
-    _add_detector_args(t)
-    t.add_argument("--min-det-score", type=float, default=0.5)
-    t.add_argument("--detect-every", type=int, default=5, help="run the detector every N frames (and when a track is lost)")
-    t.add_argument("--max-faces", type=int, default=10)
-    t.add_argument("--smoother", default="kalman", choices=["kalman", "kalman-points", "one-euro", "none"],
-                   help="kalman: head motion and face shape smoothed apart (default); kalman-points: every point on its own")
-    t.add_argument("--refine", type=int, default=0,
-                   help="crop again on each frame's own landmarks N times (more accurate on small faces, N+1 passes)")
-    _add_upright_arg(t, False)
-    t.add_argument("--reid", action=argparse.BooleanOptionalAction, default=None,
-                   help="a person who comes back gets their ID back (dlib's face descriptor): on by default when "
-                        "facetrack[reid] is installed; --reid without it is an error, --no-reid turns it off")
-
-
-def _add_upright_arg(t: argparse.ArgumentParser, default: bool) -> None:
-    t.add_argument("--upright", action=argparse.BooleanOptionalAction, default=default,
-                   help="crops around landmarks turned so the eye line is level (tilted heads read as upright ones; "
-                        f"default {'on' if default else 'off'}, docs/pose.md)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -502,34 +489,27 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="NME / failure rate / AUC on a labelled dataset")
     e.add_argument("--data", required=True)
     e.add_argument("--images")
-    e.add_argument("--model", default="default")
     e.add_argument("--json", action="store_true")
     e.add_argument("--plot", help="write the CED curve to this PNG")
     e.add_argument("--threshold", type=float, default=0.1)
     e.add_argument("--batch-size", type=int, default=32)
-    e.add_argument("--device", default="auto")
     e.add_argument("--boxes", default="labels", choices=["labels", "detector"],
                    help="labels: crops from the labelled landmarks (the reference protocol); detector: the product's "
                         "own path (detector, box adapter, --refine re-crops); missed faces reported apart")
-    _add_detector_args(e)
+    _add_options(e, ENGINE + DETECTOR + ("upright",), {"upright": True})
     e.add_argument("--refine", type=int, default=2, help="re-crops on the landmarks with --boxes detector")
-    _add_upright_arg(e, True)
-    _add_backend_args(e)
     e.set_defaults(fn=cmd_eval)
 
     r = sub.add_parser("predict", help="landmarks, head pose and openness of the faces in images")
     r.add_argument("images", nargs="+", help="image files and/or folders (their image files, recursively)")
-    r.add_argument("--model", default="default")
-    _add_detector_args(r)
-    r.add_argument("--device", default="auto")
-    _add_backend_args(r)
-    r.add_argument("--max-faces", type=int, default=10)
+    _add_options(r, ENGINE + DETECTOR + ("upright",), {"upright": True})
+    r.add_argument("--max-faces", type=int, default=10, help="most faces per image")
     r.add_argument("--refine", type=int, default=2, help="re-crop around the predicted landmarks N times")
-    _add_upright_arg(r, True)
     r.add_argument("--out", help="annotated image (a folder, with several images)")
     r.add_argument("--json-out", help="write the JSON result to this file (one image)")
     r.add_argument("--json", action="store_true", help="print the JSON result (one image)")
-    r.add_argument("--jsonl", help="one line per image: {image, faces: [{box, landmarks, yaw, pitch, roll, ...}]}")
+    r.add_argument("--jsonl", help="one line per image: {image, faces: [...]}, each face the record --json and the "
+                   "video outputs write (box_x..., x0, y0, ..., yaw, pitch, roll, openness, s0... point scores)")
     r.add_argument("--quiet", action="store_true", help="no progress on stderr")
     r.set_defaults(fn=cmd_predict)
 
@@ -597,7 +577,6 @@ def build_parser() -> argparse.ArgumentParser:
     ba = sub.add_parser("batch", help="process many videos: outputs per video and DIR/manifest.jsonl")
     ba.add_argument("inputs", nargs="+", help="files, folders, globs, or .txt files listing paths/URLs")
     ba.add_argument("--out", required=True, help="output folder (mirrors the inputs' relative paths)")
-    ba.add_argument("--video", action="store_true", help="annotated video per input")
     ba.add_argument("--workers", type=int, help="parallel workers (default: one per core)")
     ba.add_argument("--ray", nargs="?", const="local", help="run on Ray: embedded local runtime, 'auto' or ray://HOST:PORT")
     ba.add_argument("--chunk-seconds", type=float, help="split long videos into chunks cut at keyframes (Ray or local)")
@@ -605,10 +584,8 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--retry-partial", action="store_true",
                     help="with --resume, run truncated videos (status 'partial') again too")
     ba.add_argument("--quiet", action="store_true")
-    _add_model_args(ba)
-    ba.add_argument("--csv", action="store_true", help="CSV per input (the default when no output is chosen)")
-    ba.add_argument("--jsonl", action="store_true", help="JSON Lines per input")
-    ba.add_argument("--parquet", dest="parquet_out", action="store_true", help="Parquet per input (facetrack[parquet])")
+    _add_outputs(ba, per_input=True)
+    _add_options(ba)
     ba.set_defaults(fn=cmd_batch)
 
     h = sub.add_parser("harvest", help="save unlabelled face crops from videos and photos into a pool for self-training")
@@ -624,7 +601,7 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--min-sharpness", type=float, default=0.0,
                    help="absolute floor too: variance of the Laplacian at 128 px (0: off)")
     h.add_argument("--end-frame", type=int, help="only frames before this index (hold the rest back)")
-    _add_detector_args(h)
+    _add_options(h, DETECTOR)
     h.add_argument("--quiet", action="store_true")
     h.set_defaults(fn=cmd_harvest)
 
@@ -659,7 +636,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--steps-per-epoch", type=int)
     st.add_argument("--no-pretrained", action="store_true")
     st.add_argument("--min-face", type=int, default=32, help="smallest face (pixels) taken from photos")
-    _add_detector_args(st)
+    _add_options(st, DETECTOR)
     st.set_defaults(fn=cmd_stc)
 
     i = sub.add_parser("info", help="show a model file's metadata")

@@ -9,7 +9,6 @@ never leaves a half file under a final name; ``resume`` skips videos whose outpu
 from __future__ import annotations
 
 import csv
-import glob
 import json
 import os
 import sys
@@ -18,9 +17,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .errors import FacetrackError
+from .inputs import expand_inputs
 from .pipeline import TrackOptions
 
-VIDEO_EXTS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv"}
 KILL_HOOK = "FACETRACK_TEST_KILL_FIRST_ATTEMPT"  # tests: path of a marker; the first attempt dies mid-video
 
 
@@ -46,52 +45,6 @@ class BatchOptions:
     max_retries: int = 2
     threads_per_worker: int | None = None  # default: the cores shared out among the workers
     track: TrackOptions = field(default_factory=TrackOptions)
-
-
-# --------------------------------------------------------------------------------------------- inputs
-def expand_inputs(inputs: list[str]) -> list[tuple[str, str]]:
-    """(source, relative output stem) for files, folders (searched for videos), globs and list files
-    (.txt with one path or URL per line). Relative stems mirror the input's path below its folder."""
-    out: list[tuple[str, str]] = []
-
-    def add_file(p: Path, base: Path | None) -> None:
-        rel = p.relative_to(base) if base is not None else Path(p.name)
-        out.append((str(p), str(rel.with_suffix(""))))
-
-    for item in inputs:
-        if "://" in item or item.startswith("lavfi:"):
-            out.append((item, _url_stem(item)))
-            continue
-        p = Path(item)
-        if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                if f.is_file() and f.suffix.lower() in VIDEO_EXTS:
-                    add_file(f, p)
-        elif p.suffix.lower() == ".txt" and p.is_file():
-            for line in p.read_text().splitlines():
-                line = line.strip()
-                if line and not line.startswith("#"):
-                    out += expand_inputs([line])
-        elif any(c in item for c in "*?["):
-            for f in sorted(glob.glob(item, recursive=True)):
-                if Path(f).is_file():
-                    add_file(Path(f), None)
-        else:
-            out.append((item, p.with_suffix("").name))  # missing files are reported per video as failed
-    seen, uniq = set(), []
-    for src, rel in out:
-        r, k = rel, 1
-        while r in seen:
-            k += 1
-            r = f"{rel}_{k}"
-        seen.add(r)
-        uniq.append((src, r))
-    return uniq
-
-
-def _url_stem(url: str) -> str:
-    import re
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", url.split("://", 1)[-1])[:80] or "stream"
 
 
 def output_paths(out: Path, rel: str, o: BatchOptions) -> dict[str, Path]:
@@ -412,7 +365,7 @@ def run_batch(inputs: list[str], o: BatchOptions, progress: bool = True) -> dict
     if "video" in o.outputs and o.chunk_seconds:
         raise FacetrackError("--video cannot be combined with --chunk-seconds (annotated videos are per whole video)")
     if not o.outputs:
-        raise FacetrackError("choose at least one output: --csv, --jsonl or --video")
+        raise FacetrackError(f"choose at least one output: {', '.join('--' + k for k in FORMATS)}")
     if o.chunk_seconds and "csv" not in o.outputs:
         raise FacetrackError("--chunk-seconds needs --csv (chunks are stitched from the CSV rows)")
     items = expand_inputs(inputs)

@@ -24,11 +24,11 @@ import cv2
 import numpy as np
 
 from pipnet_model.geometry import crop_matrix, square_from_box
-from pipnet_model.datasets import csv_image_base
 from pipnet_model.progress import Progress
 
 from .detectors import DEFAULT_DETECTOR, create_detector
 from .errors import FacetrackError
+from .inputs import expand_inputs, split_inputs
 from .tracking import iou_matrix
 
 MARGIN = 2.0      # crop side / face box side
@@ -47,47 +47,10 @@ def _thumb(img: np.ndarray) -> np.ndarray:
     return cv2.resize(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
-def _image_list_csv(path: Path) -> list[Path]:
-    """The ``image`` column of a CSV (other columns, labels included, ignored), resolved as the dataset reader does:
-    beside the CSV, or in an ``images/`` folder there."""
-    import csv
-    with open(path, newline="") as fh:
-        rows = list(csv.reader(fh))
-    if not rows or "image" not in [c.strip() for c in rows[0]]:
-        raise FacetrackError(f"{path}: an image list CSV needs an 'image' column")
-    col = [c.strip() for c in rows[0]].index("image")
-    base = csv_image_base(path)
-    return [base / r[col] for r in rows[1:] if len(r) > col and r[col].strip()]
-
-
-def split_inputs(inputs: list[str]) -> tuple[list[str], list[tuple[str, list[Path]]]]:
-    """Videos (for ``expand_inputs``) and groups of still images: a folder's images are one group (its videos
-    go with the videos), an image-list CSV one group, loose image files one group together."""
-    from .video import IMAGE_EXTS
-    videos, groups, loose = [], [], []
-    for item in inputs:
-        p = Path(item)
-        if p.suffix.lower() == ".csv" and p.is_file():
-            groups.append((str(p), _image_list_csv(p)))
-        elif p.is_file() and p.suffix.lower() in IMAGE_EXTS:
-            loose.append(p)
-        elif p.is_dir():
-            imgs = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTS)
-            if imgs:
-                groups.append((str(p), imgs))
-            videos.append(item)
-        else:
-            videos.append(item)
-    if loose:
-        groups.append(("images", loose))
-    return videos, groups
-
-
 def harvest(videos: list[str], pool: str | Path, every: int = 5, max_per_video: int | None = None,
             min_face: int = 48, min_sharpness: float = 0.0, min_score: float = 0.7, dup_diff: float = 4.0,
             end_frame: int | None = None, detector: str = DEFAULT_DETECTOR, detector_model: str | None = None,
             progress: bool = True, detect_width: int | None = None, blur_drop: float = 0.1) -> dict:
-    from .batch import expand_inputs
     from .video import VideoSource
     pool = Path(pool)
     (pool / "crops").mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Iterable, Iterator
 
 import numpy as np
@@ -27,34 +27,69 @@ from .tracking import Track, Tracker
 from .types import Face, FrameResult, TrackEvent
 
 
+def _opt(default, help: str, choices=None, type=None):
+    """A tracking option: its default, the help the command line shows, where its choices come from (a registry,
+    read when the command line is built) and its type where the default does not say (None defaults)."""
+    return field(default=default, metadata={"help": help, "choices": choices, "type": type})
+
+
+def _backends():
+    from .backends import BACKENDS
+    return BACKENDS
+
+
+def _precisions():
+    from .backends import PRECISIONS
+    return PRECISIONS
+
+
+def _smoothers():
+    from .smoothing import SMOOTHERS
+    return tuple(SMOOTHERS)
+
+
+def _detectors():
+    from .detectors import detector_names
+    return tuple(detector_names())
+
+
 @dataclass
 class TrackOptions:
-    model: str = "default"
-    device: str = "auto"
-    backend: str = "auto"            # torch | onnxruntime | openvino; auto: fastest installed for the device
-    precision: str = "auto"          # fp32 | fp16 | bf16 | int8; auto: int8 on OpenVINO when a quantized file exists
-    detector: str = DEFAULT_DETECTOR  # a registered detector name (facetrack.detectors)
-    detector_model: str | None = None
-    detect_width: int | None = None  # frames wider than this are shrunk for detection (None: the detector's own)
-    min_det_score: float = 0.5       # a detection must score this to start a track
-    min_match_score: float = 0.25    # ... and this to keep an existing track alive
-    detect_every: int = 5
-    max_faces: int = 10
-    smoother: str = "kalman"
-    iou_threshold: float = 0.3
-    min_hits: int = 2
-    max_age: int = 10
-    min_landmark_score: float = 0.2  # mean PIPNet peak score below which a crop is taken as not a face
-    refine_new: int = 2              # extra re-crops on the landmarks of a track's first frame (4 passes in all)...
-    refine_new_max: int = 8          # ... and on while the crop still moves, up to this many (see _converge)
-    refine: int = 0                  # extra re-crops on this frame's landmarks, every frame (each costs a pass)
-    # crops around landmarks turned level by the eye line (LandmarkPredictor's ``upright``; stills refine upright).
-    # Opt-in here: on the video ground truth 3.90 -> 3.85% NME, flicker -6%, identity benchmark unchanged, but
+    """How a video is tracked: the one list of the tracking options (``facetrack track``, ``camera``, ``batch`` and
+    ``bench`` make their flags from these fields, ``--max-faces`` from ``max_faces``, with this help)."""
+    model: str = _opt("default", "'default', a PIPNet .safetensors file or a training run folder")
+    device: str = _opt("auto", "auto, cpu or cuda")
+    backend: str = _opt("auto", "landmark inference engine (auto: the fastest installed for the device)", _backends)
+    precision: str = _opt("auto", "auto: int8 on OpenVINO when the model has a quantized copy (facetrack quantize), "
+                          "else the backend's default (fp32; fp16 for torch on CUDA)", _precisions)
+    detector: str = _opt(DEFAULT_DETECTOR, "face detector (facetrack.detectors registry)", _detectors)
+    detector_model: str | None = _opt(None, "the detector's model file: BlazeFace .tflite or Face Landmarker .task for "
+                                      "mediapipe (default: cache, then pip); .onnx for retinaface (default: cache, "
+                                      "then pip); CLIP.json for truth", type=str)
+    detect_width: int | None = _opt(None, "shrink wider frames to this width for detection (faster on large frames, "
+                                    "misses the smallest faces; retinaface defaults to 960)", type=int)
+    min_det_score: float = _opt(0.5, "a detection must score this to start a track")
+    min_match_score: float = _opt(0.25, "... and this to keep a tracked face alive")
+    detect_every: int = _opt(5, "run the detector every N frames (and when a track is lost)")
+    max_faces: int = _opt(10, "most faces tracked at once (faces beyond it are counted in the summary and warned of)")
+    smoother: str = _opt("kalman", "kalman: head motion and face shape smoothed apart (default); kalman-points: "
+                         "every point on its own", _smoothers)
+    iou_threshold: float = _opt(0.3, "a detection matches a track when their boxes overlap this much (IoU)")
+    min_hits: int = _opt(2, "good frames before a new face is reported (after the video's first frames)")
+    max_age: int = _opt(10, "frames a face may look lost before its track ends")
+    min_landmark_score: float = _opt(0.2, "mean landmark score below which a crop is taken as not a face")
+    refine_new: int = _opt(2, "extra re-crops on a new track's own landmarks (then on while the crop still moves)")
+    refine_new_max: int = _opt(8, "... up to this many")
+    refine: int = _opt(0, "crop again on each frame's own landmarks N times (more accurate on small faces, N+1 passes)")
+    # Opt-in in video: on the video ground truth 3.90 -> 3.85% NME, flicker -6%, identity benchmark unchanged, but
     # hamilton 11 -> 14 IDs (other detection rounds, one oversized box ends a turning face; docs/pose.md)
-    upright: bool = False
-    openness: bool = True            # eye/mouth openness and blinks (68-point models; facetrack.pose)
-    head_pose: bool = True           # yaw, pitch, roll (68-point models; facetrack.pose)
-    reid: bool | None = None         # a returning person gets their ID back (facetrack.reid); None: when facetrack[reid] is installed
+    upright: bool = _opt(False, "crops around landmarks turned so the eye line is level (tilted heads read as "
+                         "upright ones; docs/pose.md)")
+    openness: bool = _opt(True, "eye and mouth openness and blinks (68-point models)")
+    head_pose: bool = _opt(True, "yaw, pitch, roll (68-point models)")
+    reid: bool | None = _opt(None, "a person who comes back gets their ID back (dlib's face descriptor): on by "
+                             "default when facetrack[reid] is installed; --reid without it is an error, --no-reid "
+                             "turns it off", type=bool)
 
 
 TRACK_OPTIONS = {f.name for f in fields(TrackOptions)}

@@ -56,6 +56,7 @@ def _open_for_write(path: Path):
 class Sink:
     """Context-manager plumbing; subclasses write their format."""
     kind = "sink"
+    help = ""  # what the format holds (the command line's help for its flag)
     suffix = ""
     path: Path | None = None
 
@@ -95,6 +96,7 @@ class CSVSink(_FileSink):
     """One row per face per frame: ``frame,time_s`` then ``Face.record()``'s columns (``track_id,det_score,
     box_x,box_y,box_w,box_h,x0,y0,...,lm_score``); empty cells for missing values."""
     kind, suffix = "csv", ".csv"
+    help = "one row per face per frame"
 
     def start(self, info: SinkInfo) -> None:
         self.columns = record_columns(info.num_points)
@@ -115,6 +117,7 @@ class JSONLSink(_FileSink):
     """One JSON object per face per frame: the CSV's columns (null for missing values) plus the per-point
     scores ``s0 ... s{N-1}``."""
     kind, suffix = "jsonl", ".jsonl"
+    help = "one JSON object per face per frame"
 
     def start(self, info: SinkInfo) -> None:
         self.f = _open_for_write(self.path)
@@ -133,6 +136,7 @@ class AnnotatedVideoSink(Sink):
     out portrait). Drawing and encoding run in a background thread behind a bounded queue (``queue_size``
     frames), so they overlap with decoding and inference; ``close()`` drains the queue and finalises the file."""
     kind, suffix = "video", ".mp4"
+    help = "annotated H.264 video (audio copied)"
 
     def __init__(self, path: str | Path, queue_size: int = 8, audio: bool = True):
         self.path = prepare_output(path)
@@ -201,6 +205,7 @@ class ParquetSink(_FileSink):
     in row groups of ``rows_per_group`` so memory stays flat; closing (also on SIGINT/SIGTERM) writes the last
     group and the footer. Needs pyarrow (``pip install 'facetrack[parquet]'``)."""
     kind, suffix = "parquet", ".parquet"
+    help = "one typed row per face per frame (needs facetrack[parquet])"
 
     def __init__(self, path: str | Path, rows_per_group: int = 4096):
         try:
@@ -244,6 +249,7 @@ class ParquetSink(_FileSink):
 VideoSink = AnnotatedVideoSink
 
 # output formats by name: the CLI's flags and batch's per-video outputs come from here
+# the output formats by name: the command line makes one flag per format from it (--csv, --jsonl, --parquet, --video)
 FORMATS: dict[str, type[Sink]] = {"csv": CSVSink, "jsonl": JSONLSink, "parquet": ParquetSink,
                                    "video": AnnotatedVideoSink}
 

@@ -24,7 +24,6 @@ from .errors import FacetrackError
 
 log = logging.getLogger("facetrack.video")
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 
 
 @dataclass

@@ -20,7 +20,7 @@ def main() -> int:
     rc = cli(["sample", "--out", str(out / "sample.mp4"), "--audio"])
     if rc:
         return rc
-    rc = cli(["track", str(out / "sample.mp4"), "--out-video", str(out / "demo.mp4"), "--csv", str(out / "demo.csv"),
+    rc = cli(["track", str(out / "sample.mp4"), "--video", str(out / "demo.mp4"), "--csv", str(out / "demo.csv"),
               "--jsonl", str(out / "demo.jsonl")])
     if rc == 0:
         print(json.dumps({"annotated_video": str(out / "demo.mp4"), "csv": str(out / "demo.csv")}), file=sys.stderr)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from facetrack.batch import BatchOptions, expand_inputs, run_batch
+from facetrack.batch import BatchOptions, run_batch
+from facetrack.inputs import expand_inputs
 from facetrack.pipeline import TrackOptions
 
 from conftest import ROOT

@@ -63,7 +63,7 @@ def test_missing_and_bad_inputs(tmp_path):
 def _run_track(clip, tmp_path, smoother="kalman", extra=()):
     out = {"csv": tmp_path / f"{smoother}.csv", "jsonl": tmp_path / f"{smoother}.jsonl", "video": tmp_path / f"{smoother}.mp4"}
     r = subprocess.run([sys.executable, "-m", "facetrack", "track", str(clip), "--csv", str(out["csv"]),
-                        "--jsonl", str(out["jsonl"]), "--out-video", str(out["video"]), "--smoother", smoother,
+                        "--jsonl", str(out["jsonl"]), "--video", str(out["video"]), "--smoother", smoother,
                         "--quiet", *extra], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
     return json.loads(r.stdout.strip().splitlines()[-1]), out
