@@ -1,26 +1,27 @@
 """Process a video archive: every input gets its own outputs and one final line in ``manifest.jsonl``.
 
-Local mode runs a process pool (one FaceTracker per worker, loaded once); Ray mode runs one task per video,
-or per time chunk of a long video (cut at keyframes; track IDs offset per chunk and stitched across chunk
-borders by box overlap, and with re-identification a person who comes back in a later chunk takes their ID back
-by appearance). Outputs are written under temporary names and renamed when complete, so a crash
-never leaves a half file under a final name; ``resume`` skips videos whose outputs are complete.
+Work is a list of jobs: one per video, or per time chunk of a long video (``chunk_seconds``: cut at keyframes).
+Each worker keeps one FaceTracker loaded between its jobs (:class:`JobRunner`): locally a worker process fed one job at
+a time (a worker that dies has its job run again, ``max_retries`` times), on Ray an actor (restarted by Ray). A chunk
+job writes its faces' records (JSON Lines, lossless); the merger reads them back (twice, streaming: memory does not
+grow with the video), offsets track IDs per chunk, stitches a track across a chunk border by box overlap, links a
+person who comes back in a later chunk by appearance (re-identification), and writes every requested format from the
+records with the formats' own writers. Outputs are written under temporary names and renamed when complete, so a
+crash never leaves a half file under a final name; ``resume`` skips videos whose outputs are complete.
 """
 from __future__ import annotations
 
-import csv
 import json
 import os
 import sys
 import time
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .errors import FacetrackError
 from .inputs import expand_inputs
 from .pipeline import TrackOptions
-
-KILL_HOOK = "FACETRACK_TEST_KILL_FIRST_ATTEMPT"  # tests: path of a marker; the first attempt dies mid-video
 
 
 @dataclass
@@ -63,106 +64,101 @@ def _identities_file(out: Path, rel: str, chunk: int) -> Path:
     return base.with_name(f".{base.name}.chunk{chunk}.identities.json")
 
 
-def _started_marker(out: Path, job: "Job") -> Path:
-    """Exists while a worker runs the job: after a pool breaks it tells the job that was running (and killed
-    its worker) from the ones that were only queued."""
+def _records_part(out: Path, rel: str, chunk: int) -> Path:
+    """A chunk's faces as records (JSON Lines, every field): what the merger writes every format from."""
+    base = out / rel
+    return base.with_name(f".{base.name}.chunk{chunk}.records.jsonl.part")
+
+
+def _running_marker(out: Path, job: Job) -> Path:
+    """Exists while a worker runs the job and holds its process ID: which worker has which video, for whoever
+    watches a batch (and for the tests that kill a worker mid-job)."""
     base = out / job.rel
-    return base.with_name(f".{base.name}.chunk{job.chunk}.started")
+    return base.with_name(f".{base.name}.chunk{job.chunk}.running")
 
 
-# ---------------------------------------------------------------------------------------- one job
-class _WorkerTracker:
-    """The tracker a worker process keeps loaded between its jobs (one per process: the worker's own state,
-    made on its first job; a job with other options replaces it)."""
-    ft = None
-    key = None
+def _job_files(out: Path, job: Job, o: BatchOptions) -> list[Path]:
+    """The temporary files a job writes (removed when it fails or its worker dies)."""
+    if job.chunk >= 0:
+        return [_records_part(out, job.rel, job.chunk), _identities_file(out, job.rel, job.chunk)]
+    return [_part(p) for p in output_paths(out, job.rel, o).values()]
 
-    @classmethod
-    def get(cls, track: TrackOptions, threads: int | None = None):
+
+def manifest_record(job: Job, status: str = "failed", *, frames: int = 0, faces: int = 0, tracks: int = 0,
+                    seconds: float = 0.0, error: str | None = None, **extra) -> dict:
+    """The one shape of a ``manifest.jsonl`` line: ``input, rel, chunk`` (-1: the whole video), ``status`` (done,
+    partial: a truncated file, failed, skipped), ``frames, faces, tracks, seconds, fps, error``, then what the
+    status adds (``expected_frames``, ``chunks``, ``previous_status``, ``pid``)."""
+    return {"input": job.source, "rel": job.rel, "chunk": job.chunk, "status": status, "frames": frames,
+            "faces": faces, "tracks": tracks, "seconds": round(seconds, 3),
+            "fps": round(frames / max(seconds, 1e-9), 2), "error": error, **extra}
+
+
+class JobRunner:
+    """Runs jobs in one worker (a local worker process or a Ray actor), keeping its FaceTracker loaded between
+    them; the tracker is this object's, made on the first job."""
+
+    def __init__(self, o: BatchOptions):
         from .backends import set_threads
-        from .pipeline import FaceTracker
-        if threads:
-            set_threads(threads)  # workers must not oversubscribe the cores
-        key = json.dumps(asdict(track), sort_keys=True)
-        if cls.key != key:
-            if cls.ft is not None:
-                cls.ft.close()
-            cls.ft, cls.key = FaceTracker(TrackOptions(**asdict(track))), key
-        return cls.ft
+        self.o, self.ft = o, None
+        if o.threads_per_worker:
+            set_threads(o.threads_per_worker)  # workers must not oversubscribe the cores
 
+    def tracker(self):
+        if self.ft is None:
+            from .pipeline import FaceTracker
+            self.ft = FaceTracker(TrackOptions(**asdict(self.o.track)))
+        return self.ft
 
-class _DieAfter:
-    """Fault injection for the retry tests (``KILL_HOOK``): the worker process dies after ``n`` frames, leaving
-    partial temporary files, as a crashed worker would."""
-    kind, path = "fault", None
-
-    def __init__(self, n: int):
-        self.n, self.seen = n, 0
-
-    def start(self, info) -> None:
-        pass
-
-    def write(self, result) -> None:
-        self.seen += 1
-        if self.seen >= self.n:
-            os._exit(17)
+    def run(self, job: Job) -> dict:
+        """Process one video (or chunk) into temporary files; whole videos are renamed into place here, chunks by
+        the merger. Returns the job's manifest record."""
+        from .pipeline import run
+        from .sinks import JSONLSink, make_sink
+        from .video import VideoSource
+        o, out = self.o, Path(self.o.out)
+        t0 = time.time()
+        marker = _running_marker(out, job)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(str(os.getpid()))
+        try:
+            if job.chunk >= 0:
+                sinks = [JSONLSink(_records_part(out, job.rel, job.chunk))]
+            else:
+                finals = output_paths(out, job.rel, o)
+                sinks = [make_sink(k, _part(p)) for k, p in finals.items()]
+            ft = self.tracker()
+            ft.reset(job.frame_offset)
+            reid = ft.identifier  # the re-identifier (facetrack.reid) when the reid extra is on
+            if reid is not None:
+                reid.unseen_past = job.chunk > 0  # people may return from earlier chunks: young tracks take their looks
+            with VideoSource(job.source, start_s=job.start_s, end_s=job.end_s) as src:
+                s = run(src, sinks, ft, progress=False)
+            if s["interrupted"]:
+                raise FacetrackError(f"interrupted ({s['interrupted']})")
+            if job.chunk < 0:
+                for k, p in finals.items():
+                    os.replace(_part(p), p)
+            elif reid is not None:  # the chunk's identities, for the merger to link across chunks
+                f = _identities_file(out, job.rel, job.chunk)
+                tmp = f.with_name(f.name + ".part")
+                tmp.write_text(json.dumps(reid.identities()))
+                os.replace(tmp, f)
+            extra = {"expected_frames": s["expected_frames"]} if s.get("truncated") else {}
+            rec = manifest_record(job, "partial" if s.get("truncated") else "done", frames=s["frames"],
+                                  faces=s["faces"], tracks=s["tracks"], seconds=time.time() - t0, pid=os.getpid(),
+                                  **extra)
+        except Exception as e:  # noqa: BLE001 - one bad video must not stop the batch
+            for p in _job_files(out, job, o):
+                p.unlink(missing_ok=True)
+            rec = manifest_record(job, seconds=time.time() - t0, pid=os.getpid(),
+                                  error=str(e).splitlines()[0][:300] if str(e) else type(e).__name__)
+        marker.unlink(missing_ok=True)
+        return rec
 
     def close(self) -> None:
-        pass
-
-
-def run_job(job: Job, o: BatchOptions) -> dict:
-    """Process one video (or chunk) into temporary files; whole videos are renamed into place here,
-    chunks by the merger. Returns a manifest record."""
-    from .pipeline import run
-    from .sinks import make_sink
-    from .video import VideoSource
-    out = Path(o.out)
-    finals = output_paths(out, job.rel, o)
-    tag = f".chunk{job.chunk}" if job.chunk >= 0 else ""
-    parts = {k: _part(v, tag) for k, v in finals.items()}
-    t0 = time.time()
-    rec = {"input": job.source, "rel": job.rel, "chunk": job.chunk, "status": "failed", "frames": 0, "faces": 0,
-           "tracks": 0, "seconds": 0.0, "fps": 0.0, "error": None, "pid": os.getpid()}
-    marker = _started_marker(out, job)
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(str(os.getpid()))
-    try:
-        sinks = [make_sink(k, p) for k, p in parts.items()]
-        hook = os.environ.get(KILL_HOOK)
-        if hook and not Path(hook).exists():
-            Path(hook).write_text(str(os.getpid()))
-            sinks.append(_DieAfter(5))
-        ft = _WorkerTracker.get(o.track, o.threads_per_worker)
-        ft.reset(job.frame_offset)
-        reid = ft.identifier  # the re-identifier (facetrack.reid) when the reid extra is on
-        if reid is not None:
-            reid.unseen_past = job.chunk > 0  # people may return from earlier chunks: young tracks take their looks
-        with VideoSource(job.source, start_s=job.start_s, end_s=job.end_s) as src:
-            s = run(src, sinks, ft, progress=False)
-        if s["interrupted"]:
-            raise FacetrackError(f"interrupted ({s['interrupted']})")
-        if job.chunk < 0:
-            for k, p in parts.items():
-                os.replace(p, finals[k])
-        elif reid is not None:  # the chunk's identities, for the merger to link across chunks
-            f = _identities_file(out, job.rel, job.chunk)
-            tmp = f.with_name(f.name + ".part")
-            tmp.write_text(json.dumps(reid.identities()))
-            os.replace(tmp, f)
-        rec.update(status="partial" if s.get("truncated") else "done", frames=s["frames"], faces=s["faces"],
-                   tracks=s["tracks"])
-        if s.get("truncated"):  # outputs hold what decoded; the file promised more
-            rec["expected_frames"] = s["expected_frames"]
-    except Exception as e:  # noqa: BLE001 - one bad video must not stop the batch
-        rec["error"] = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
-        for p in parts.values():
-            p.unlink(missing_ok=True)
-        _identities_file(out, job.rel, job.chunk).unlink(missing_ok=True)
-    marker.unlink(missing_ok=True)
-    rec["seconds"] = round(time.time() - t0, 3)
-    rec["fps"] = round(rec["frames"] / max(rec["seconds"], 1e-9), 2)
-    return rec
+        if self.ft is not None:
+            self.ft.close()
 
 
 # ------------------------------------------------------------------------------------ chunking
@@ -211,110 +207,121 @@ def plan_jobs(source: str, rel: str, chunk_seconds: float | None) -> list[Job]:
 ID_STRIDE = 1_000_000  # chunk k's track ids start at k * ID_STRIDE before stitching
 
 
-def merge_chunks(rel: str, n_chunks: int, o: BatchOptions) -> dict:
-    """Concatenate the chunk CSV/JSONL files in order, make track IDs unique per video (chunk offset) and stitch
-    a track across a chunk border to the track it continues (best box IoU >= 0.3 between the last frame of
-    one chunk and the first frame of the next). Writes the final files atomically."""
-    from .tracking import iou_matrix
-    import numpy as np
-    out = Path(o.out)
-    finals = output_paths(out, rel, o)
-    rows_by_chunk: list[list[dict]] = []
-    header = None
-    for k in range(n_chunks):
-        p = _part(finals["csv"], f".chunk{k}")
-        with open(p, newline="") as f:
-            r = csv.DictReader(f)
-            header = r.fieldnames
-            rows_by_chunk.append(list(r))
-    mapping: list[dict[str, int]] = []
-    for k, rows in enumerate(rows_by_chunk):
-        m = {tid: k * ID_STRIDE + int(tid) for tid in {r["track_id"] for r in rows}}
-        if k and rows and rows_by_chunk[k - 1]:
-            prev = rows_by_chunk[k - 1]
-            last_f = max(int(r["frame"]) for r in prev)
-            first_f = min(int(r["frame"]) for r in rows)
-            a = [r for r in prev if int(r["frame"]) == last_f]
-            b = [r for r in rows if int(r["frame"]) == first_f]
+def _records(path: Path):
+    with open(path) as f:
+        for line in f:
+            yield json.loads(line)
 
-            def box(r):
-                x, y, w, h = (float(r[c]) for c in ("box_x", "box_y", "box_w", "box_h"))
-                return [x, y, x + w, y + h]
-            if a and b and first_f - last_f <= 2:
-                iou = iou_matrix(np.array([box(r) for r in a]), np.array([box(r) for r in b]))
-                used = set()
-                for j in np.argsort(-iou.max(0)):
-                    i = int(iou[:, j].argmax())
-                    if iou[i, j] >= 0.3 and i not in used:
-                        used.add(i)
-                        m[b[j]["track_id"]] = mapping[k - 1][a[i]["track_id"]]
+
+def _box(r: dict) -> list[float]:
+    return [r["box_x"], r["box_y"], r["box_x"] + r["box_w"], r["box_y"] + r["box_h"]]
+
+
+def merge_chunks(rel: str, n_chunks: int, o: BatchOptions) -> dict:
+    """A chunked video's outputs from its chunks' records, in order: track IDs made unique per video (chunk offset),
+    a track across a chunk border stitched to the track it continues (best box IoU >= 0.3 between the last frame of
+    one chunk and the first frame of the next), people linked across chunks by appearance (re-identification), then
+    every requested format written from the records by its own writer. Two streaming passes; the final files are
+    written atomically."""
+    import numpy as np
+
+    from .sinks import SinkInfo, make_sink
+    from .tracking import iou_matrix
+    out = Path(o.out)
+    parts = [_records_part(out, rel, k) for k in range(n_chunks)]
+    # pass 1: each chunk's IDs, the faces of its first and last frames, and every ID's time on screen
+    chunks = []
+    for p in parts:
+        ids, first, last, spans = set(), [], [], {}
+        for r in _records(p):
+            tid, f, t = r["track_id"], r["frame"], r["time_s"]
+            ids.add(tid)
+            sp = spans.setdefault(tid, [t, t])
+            sp[0], sp[1] = min(sp[0], t), max(sp[1], t)
+            if not first or f == first[0]["frame"]:
+                first.append(r)
+            if not last or f > last[0]["frame"]:
+                last = [r]
+            elif f == last[0]["frame"]:
+                last.append(r)
+        chunks.append({"ids": ids, "first": first, "last": last, "spans": spans})
+    mapping: list[dict[int, int]] = []
+    for k, c in enumerate(chunks):
+        m = {tid: k * ID_STRIDE + tid for tid in c["ids"]}
+        a, b = (chunks[k - 1]["last"], c["first"]) if k else ([], [])
+        if a and b and b[0]["frame"] - a[0]["frame"] <= 2:
+            iou = iou_matrix(np.array([_box(r) for r in a]), np.array([_box(r) for r in b]))
+            used = set()
+            for j in np.argsort(-iou.max(0)):
+                i = int(iou[:, j].argmax())
+                if iou[i, j] >= 0.3 and i not in used:
+                    used.add(i)
+                    m[b[j]["track_id"]] = mapping[k - 1][a[i]["track_id"]]
         mapping.append(m)
-    _link_identities(out, rel, rows_by_chunk, mapping)
+    _link_identities(out, rel, [c["spans"] for c in chunks], mapping)
+    # pass 2: every format from the records
+    finals = output_paths(out, rel, o)
+    info = SinkInfo(rel, 0.0, 0, 0, False, _num_points(o))
+    sinks = {k: make_sink(k, _part(p)) for k, p in finals.items()}
     tracks = set()
-    tmp = _part(finals["csv"])
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=header)
-        w.writeheader()
-        for k, rows in enumerate(rows_by_chunk):
-            for r in rows:
+    try:
+        for s in sinks.values():
+            s.start(info)
+        for k, p in enumerate(parts):
+            batch: list[dict] = []
+            for r in _records(p):
                 r["track_id"] = mapping[k][r["track_id"]]
                 tracks.add(r["track_id"])
-                w.writerow(r)
-    os.replace(tmp, finals["csv"])
-    if "jsonl" in finals:
-        tmp = _part(finals["jsonl"])
-        with open(tmp, "w") as f:
-            for k in range(n_chunks):
-                p = _part(finals["jsonl"], f".chunk{k}")
-                for line in open(p):
-                    d = json.loads(line)
-                    d["track_id"] = mapping[k][str(d["track_id"])]
-                    f.write(json.dumps(d) + "\n")
-        os.replace(tmp, finals["jsonl"])
-    if "parquet" in finals:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-        tables = []
-        for k in range(n_chunks):
-            t = pq.read_table(_part(finals["parquet"], f".chunk{k}"))
-            ids = pa.array([mapping[k][str(v)] for v in t.column("track_id").to_pylist()], pa.int64())
-            tables.append(t.set_column(t.schema.get_field_index("track_id"), "track_id", ids))
-        tmp = _part(finals["parquet"])
-        pq.write_table(pa.concat_tables(tables), tmp)
-        os.replace(tmp, finals["parquet"])
-    for k in range(n_chunks):
-        for p in finals.values():
-            _part(p, f".chunk{k}").unlink(missing_ok=True)
+                batch.append(r)
+                if len(batch) >= 4096:
+                    for s in sinks.values():
+                        s.write_records(batch)
+                    batch = []
+            for s in sinks.values():
+                s.write_records(batch)
+    finally:
+        for s in sinks.values():
+            s.close()
+    for k, p in finals.items():
+        os.replace(_part(p), p)
+    for p in parts:
+        p.unlink(missing_ok=True)
     return {"tracks": len(tracks)}
 
 
-def _link_identities(out: Path, rel: str, rows_by_chunk: list[list[dict]], mapping: list[dict[str, int]]) -> None:
+def _num_points(o: BatchOptions) -> int:
+    from .assets import resolve_model_path
+    from pipnet_model.meta import read_meta
+    return read_meta(resolve_model_path(o.track.model)).num_points
+
+
+def _link_identities(out: Path, rel: str, spans_by_chunk: list[dict[int, list[float]]],
+                     mapping: list[dict[int, int]]) -> None:
     """Re-identification across chunks (when every chunk kept its identities' views): an ID that began inside a
     later chunk takes an earlier chunk's ID by appearance (:func:`facetrack.reid.link_across_chunks`); ``mapping``
     is updated in place. Without the views (no ``reid`` extra) the IDs stay as the box stitching left them."""
-    files = [_identities_file(out, rel, k) for k in range(len(rows_by_chunk))]
+    files = [_identities_file(out, rel, k) for k in range(len(spans_by_chunk))]
     try:
         if not all(f.is_file() for f in files):
             return
         from .reid import link_across_chunks
         spans: dict[int, list[float]] = {}
-        for k, rows in enumerate(rows_by_chunk):
-            for r in rows:
-                t, i = float(r["time_s"]), mapping[k][r["track_id"]]
-                sp = spans.setdefault(i, [t, t])
-                sp[0], sp[1] = min(sp[0], t), max(sp[1], t)
+        for k, chunk_spans in enumerate(spans_by_chunk):
+            for local, (t0, t1) in chunk_spans.items():
+                sp = spans.setdefault(mapping[k][local], [t0, t1])
+                sp[0], sp[1] = min(sp[0], t0), max(sp[1], t1)
         views: dict[int, list] = {}
         seen: dict[int, float] = {}
         for k, f in enumerate(files):
             for ident, d in json.loads(f.read_text()).items():
-                i = mapping[k].get(ident)
+                i = mapping[k].get(int(ident))
                 if i is None:  # described, but no row carries it (it took another ID back)
                     continue
                 views.setdefault(i, []).extend(d["views"])
                 seen[i] = seen.get(i, 0.0) + d["last_s"] - d["first_s"]
         # IDs of later chunks that no box stitching continued: a person who appeared (or came back) there
         new = [i for k, m in enumerate(mapping) if k for local, i in m.items()
-               if i == k * ID_STRIDE + int(local) and i in spans]
+               if i == k * ID_STRIDE + local and i in spans]
         links = link_across_chunks(spans, views, seen, new)
         for m in mapping:
             for local, i in m.items():
@@ -366,8 +373,6 @@ def run_batch(inputs: list[str], o: BatchOptions, progress: bool = True) -> dict
         raise FacetrackError("--video cannot be combined with --chunk-seconds (annotated videos are per whole video)")
     if not o.outputs:
         raise FacetrackError(f"choose at least one output: {', '.join('--' + k for k in FORMATS)}")
-    if o.chunk_seconds and "csv" not in o.outputs:
-        raise FacetrackError("--chunk-seconds needs --csv (chunks are stitched from the CSV rows)")
     items = expand_inputs(inputs)
     if not items:
         raise FacetrackError("no video found in the inputs")
@@ -420,67 +425,134 @@ def run_batch(inputs: list[str], o: BatchOptions, progress: bool = True) -> dict
             if r["status"] in ("done", "partial")), "seconds": round(time.time() - t0, 2), "manifest": str(manifest)}
 
 
-def _video_record(rel: str, src: str, parts: list[dict], o: BatchOptions) -> dict:
-    """Fold chunk records into one video record (merging the chunk files when all are done)."""
+def _video_record(job: Job, parts: list[dict], o: BatchOptions) -> dict:
+    """Fold chunk records into one video record (merging the chunks' outputs when all are done)."""
     failed = [p for p in parts if p["status"] != "done"]
-    rec = {"input": src, "rel": rel, "chunk": -1, "chunks": len(parts), "status": "done" if not failed else "failed",
-           "frames": sum(p["frames"] for p in parts), "faces": sum(p["faces"] for p in parts), "tracks": 0,
-           "seconds": round(max(p["seconds"] for p in parts), 3), "error": failed[0]["error"] if failed else None}
-    if not failed:
+    whole = Job(job.source, job.rel)
+    kw = dict(frames=sum(p["frames"] for p in parts), faces=sum(p["faces"] for p in parts),
+              seconds=max(p["seconds"] for p in parts), chunks=len(parts))
+    if failed:
+        return manifest_record(whole, error=failed[0]["error"], **kw)
+    try:
+        return manifest_record(whole, "done", tracks=merge_chunks(job.rel, len(parts), o)["tracks"], **kw)
+    except (OSError, ValueError, KeyError) as e:
+        return manifest_record(whole, error=f"merging chunks failed: {e}", **kw)
+
+
+class _Collector:
+    """Job records in, video records out: a whole video's record goes straight to ``record``; a chunk's waits for
+    its video's other chunks, then they are merged."""
+
+    def __init__(self, jobs: dict[str, list[Job]], o: BatchOptions, record):
+        self.jobs, self.o, self.record = jobs, o, record
+        self.chunks: dict[str, list] = {rel: [None] * len(js) for rel, js in jobs.items()}
+
+    def __call__(self, job: Job, rec: dict) -> None:
+        if job.chunk < 0:
+            self.record(rec)
+            return
+        got = self.chunks[job.rel]
+        got[job.chunk] = rec
+        if all(r is not None for r in got):
+            self.record(_video_record(job, got, self.o))
+
+
+def _worker_main(o: BatchOptions, conn) -> None:
+    """A local worker process: jobs in through ``conn``, one at a time, records out; None ends it."""
+    runner = JobRunner(o)
+    try:
+        while True:
+            job = conn.recv()
+            if job is None:
+                break
+            conn.send(runner.run(job))
+    except (EOFError, KeyboardInterrupt):
+        pass
+    finally:
+        runner.close()
+
+
+class _Worker:
+    def __init__(self, ctx, o: BatchOptions):
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker_main, args=(o, child), daemon=True)
+        self.proc.start()
+        child.close()
+        self.job: Job | None = None
+
+    def give(self, job: Job) -> None:
+        self.job = job
+        self.conn.send(job)
+
+    def stop(self) -> None:
         try:
-            rec["tracks"] = merge_chunks(rel, len(parts), o)["tracks"]
-        except (OSError, ValueError, KeyError) as e:
-            rec.update(status="failed", error=f"merging chunks failed: {e}")
-    rec["fps"] = round(rec["frames"] / max(rec["seconds"], 1e-9), 2)
-    return rec
+            self.conn.send(None)
+        except OSError:
+            pass
+        self.proc.join(timeout=30)
+        if self.proc.is_alive():
+            self.proc.kill()
 
 
 def _run_local(todo, o: BatchOptions, record) -> None:
-    """A process pool; a worker that dies takes its job back to the queue (up to max_retries times)."""
-    import concurrent.futures as cf
+    """Worker processes fed one job at a time; a worker that dies has its job run again by a fresh worker (up to
+    ``max_retries`` times), else the job fails with the worker's exit code."""
     import multiprocessing as mp
+    from multiprocessing.connection import wait
     jobs = {rel: plan_jobs(src, rel, o.chunk_seconds) for src, rel in todo}
-    pending = [(j, 0) for src, rel in todo for j in jobs[rel]]
-    results: dict[str, list] = {rel: [None] * len(jobs[rel]) for _, rel in todo}
-    workers = o.workers or os.cpu_count() or 1
-    ctx = mp.get_context("spawn")
-    while pending:
-        retry = []
-        with cf.ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=ctx) as pool:
-            futs = {pool.submit(run_job, j, o): (j, a) for j, a in pending}
-            for fut in cf.as_completed(futs):
-                j, attempts = futs[fut]
-                try:
-                    rec = fut.result()
-                except Exception as e:  # noqa: BLE001 - a worker died (BrokenProcessPool) or similar
-                    marker = _started_marker(Path(o.out), j)
-                    was_running = marker.exists()
-                    marker.unlink(missing_ok=True)
-                    for p in output_paths(Path(o.out), j.rel, o).values():  # its partial temporary files
-                        _part(p, f".chunk{j.chunk}" if j.chunk >= 0 else "").unlink(missing_ok=True)
-                    if not was_running:  # only queued when another job broke the pool: not its fault
-                        retry.append((j, attempts))
-                        continue
-                    if attempts < o.max_retries:
-                        retry.append((j, attempts + 1))
-                        continue
-                    rec = {"input": j.source, "rel": j.rel, "chunk": j.chunk, "status": "failed", "frames": 0,
-                           "faces": 0, "tracks": 0, "seconds": 0.0, "fps": 0.0,
-                           "error": f"worker died: {type(e).__name__}"}
-                _collect(rec, j, jobs, results, o, record)
-        pending = retry
-
-
-def _collect(rec, j: Job, jobs, results, o, record) -> None:
-    if j.chunk < 0:
-        record(rec)
+    queue = deque(j for _, rel in todo for j in jobs[rel])
+    collect = _Collector(jobs, o, record)
+    if not queue:
         return
-    results[j.rel][j.chunk] = rec
-    if all(r is not None for r in results[j.rel]):
-        record(_video_record(j.rel, j.source, results[j.rel], o))
+    ctx = mp.get_context("spawn")
+    tries: dict[tuple, int] = {}
+    workers = [_Worker(ctx, o) for _ in range(min(o.workers or os.cpu_count() or 1, len(queue)))]
+    for w in workers:
+        w.give(queue.popleft()) if queue else None
+    try:
+        while any(w.job is not None for w in workers):
+            busy = [w for w in workers if w.job is not None]
+            wait([w.conn for w in busy] + [w.proc.sentinel for w in busy])
+            for i, w in enumerate(workers):
+                if w.job is None:
+                    continue
+                job = w.job
+                if w.conn.poll():
+                    try:
+                        rec = w.conn.recv()
+                    except (EOFError, OSError):
+                        rec = None
+                    if rec is not None:
+                        w.job = None
+                        collect(job, rec)
+                        if queue:
+                            w.give(queue.popleft())
+                        continue
+                if w.proc.is_alive():
+                    continue
+                # the worker died holding this job: its temporary files go, the job runs again or fails
+                for p in _job_files(Path(o.out), job, o):
+                    p.unlink(missing_ok=True)
+                _running_marker(Path(o.out), job).unlink(missing_ok=True)
+                key = (job.rel, job.chunk)
+                tries[key] = tries.get(key, 0) + 1
+                if tries[key] <= o.max_retries:
+                    queue.appendleft(job)
+                else:
+                    collect(job, manifest_record(job, error=f"worker died (exit code {w.proc.exitcode})"))
+                workers[i] = _Worker(ctx, o) if queue else w
+                if workers[i] is not w:
+                    workers[i].give(queue.popleft())
+                else:
+                    w.job = None
+    finally:
+        for w in workers:
+            w.stop()
 
 
 def _run_ray(todo, o: BatchOptions, record) -> None:
+    """Ray actors (each a :class:`JobRunner`, its tracker loaded once), one job at a time each; an actor whose
+    process dies is restarted and its job retried by Ray (``max_retries``)."""
     try:
         import ray
     except ImportError:
@@ -492,27 +564,33 @@ def _run_ray(todo, o: BatchOptions, record) -> None:
         ray.init(address=addr, include_dashboard=False, log_to_driver=False, **kw)
         started = True
     try:
-        has_gpu = ray.cluster_resources().get("GPU", 0) > 0
-        task = ray.remote(num_cpus=1, num_gpus=1 if has_gpu else 0, max_retries=o.max_retries)(run_job)
-        if has_gpu:
+        gpus = int(ray.cluster_resources().get("GPU", 0))
+        if gpus:
             o.track.device = "cuda"
+        actor = ray.remote(num_cpus=1, num_gpus=1 if gpus else 0, max_restarts=o.max_retries,
+                           max_task_retries=o.max_retries)(JobRunner)
         jobs = {rel: plan_jobs(src, rel, o.chunk_seconds) for src, rel in todo}
-        results: dict[str, list] = {rel: [None] * len(jobs[rel]) for _, rel in todo}
-        refs = {}
-        for _, rel in todo:
-            for j in jobs[rel]:
-                refs[task.remote(j, o)] = j
-        remaining = list(refs)
-        while remaining:
-            ready, remaining = ray.wait(remaining, num_returns=1)
-            j = refs[ready[0]]
+        queue = deque(j for _, rel in todo for j in jobs[rel])
+        collect = _Collector(jobs, o, record)
+        n = min(o.workers or int(ray.cluster_resources().get("CPU", 1)), len(queue), gpus or len(queue))
+        idle = [actor.remote(o) for _ in range(n)]
+        inflight: dict = {}
+        while queue or inflight:
+            while idle and queue:
+                a, j = idle.pop(), queue.popleft()
+                inflight[a.run.remote(j)] = (a, j)
+            ready, _ = ray.wait(list(inflight), num_returns=1)
+            a, j = inflight.pop(ready[0])
             try:
                 rec = ray.get(ready[0])
-            except Exception as e:  # noqa: BLE001 - retries exhausted
-                rec = {"input": j.source, "rel": j.rel, "chunk": j.chunk, "status": "failed", "frames": 0,
-                       "faces": 0, "tracks": 0, "seconds": 0.0, "fps": 0.0,
-                       "error": f"task failed after retries: {type(e).__name__}"}
-            _collect(rec, j, jobs, results, o, record)
+            except Exception as e:  # noqa: BLE001 - retries exhausted: the job fails, a fresh actor takes over
+                for p in _job_files(Path(o.out), j, o):
+                    p.unlink(missing_ok=True)
+                _running_marker(Path(o.out), j).unlink(missing_ok=True)
+                rec = manifest_record(j, error=f"task failed after retries: {type(e).__name__}")
+                a = actor.remote(o)
+            idle.append(a)
+            collect(j, rec)
     finally:
         if started:
             ray.shutdown()

@@ -81,11 +81,20 @@ class Sink:
 
 
 class _FileSink(Sink):
+    """A file of face records (``FrameResult.records()``): ``write`` hands a frame's records to ``write_records``,
+    which is also how ``facetrack batch`` writes a chunked video's merged records."""
     f = None
+    point_scores = False  # records with the per-point scores s0 ... s{N-1}
 
     def __init__(self, path: str | Path):
         self.path = prepare_output(path)
         self.rows = 0
+
+    def write(self, result: FrameResult) -> None:
+        self.write_records(list(result.records(self.point_scores)))
+
+    def write_records(self, records: list[dict]) -> None:
+        raise NotImplementedError
 
     def close(self) -> None:
         if self.f is not None and not self.f.closed:
@@ -105,9 +114,9 @@ class CSVSink(_FileSink):
         self.w.writerow(self.columns)
         self.f.flush()
 
-    def write(self, result: FrameResult) -> None:
+    def write_records(self, records: list[dict]) -> None:
         cols = self.columns
-        for rec in result.records():
+        for rec in records:
             self.w.writerow([rec.get(c) for c in cols])  # None: an empty cell, as csv.DictWriter wrote it
             self.rows += 1
         self.f.flush()
@@ -118,12 +127,13 @@ class JSONLSink(_FileSink):
     scores ``s0 ... s{N-1}``."""
     kind, suffix = "jsonl", ".jsonl"
     help = "one JSON object per face per frame"
+    point_scores = True
 
     def start(self, info: SinkInfo) -> None:
         self.f = _open_for_write(self.path)
 
-    def write(self, result: FrameResult) -> None:
-        for rec in result.records(point_scores=True):
+    def write_records(self, records: list[dict]) -> None:
+        for rec in records:
             self.f.write(json.dumps(rec) + "\n")
             self.rows += 1
         self.f.flush()
@@ -232,9 +242,10 @@ class ParquetSink(_FileSink):
             self.writer.write_table(pa.Table.from_pylist(self.buf, schema=self.schema))
             self.buf = []
 
-    def write(self, result: FrameResult) -> None:
-        for rec in result.records():
-            self.buf.append(rec)
+    def write_records(self, records: list[dict]) -> None:
+        cols = self.schema.names
+        for rec in records:
+            self.buf.append({c: rec.get(c) for c in cols})
             self.rows += 1
         if len(self.buf) >= self.rows_per_group:
             self._flush()
