@@ -163,7 +163,7 @@ class FaceTracker:
         self.make_smoother = smoother_factory(o.smoother)
         self.predictor = predictor or LandmarkPredictor(o.model, o.device, backend=o.backend, precision=o.precision,
                                                            upright=o.upright)
-        self.crops = CropPolicy(self.predictor, o.refine, o.refine_new, o.refine_new_max)
+        self.crop_policy = CropPolicy(self.predictor, o.refine, o.refine_new, o.refine_new_max)
         self.analysers = list(analysers)
         if self.predictor.num_points == 68:
             from .pose import HeadPoseAnalyser, OpennessAnalyser
@@ -272,7 +272,7 @@ class FaceTracker:
         if not faces:
             return np.zeros((0, 0, 2)), np.zeros((0, 0))
         t0 = time.perf_counter()
-        lms, confs = self.crops.landmarks(frame, faces, new)
+        lms, confs = self.crop_policy.landmarks(frame, faces, new)
         self.timings["landmarks"] += time.perf_counter() - t0
         return lms, confs
 
@@ -285,7 +285,7 @@ class FaceTracker:
         for f, lm, cf in zip(faces, lms, confs):
             good = float(cf.mean()) >= self.o.min_landmark_score
             if tr.observe(f.track, lm, cf, good):
-                self.crops.follow(f, lm)
+                self.crop_policy.follow(f, lm)
             bad |= not good
         self.schedule.need = bad
         self._end(tr.prune() + tr.suppress_duplicates())
@@ -333,7 +333,7 @@ class FaceTracker:
             if t.state != "confirmed" and self.processed >= self.o.min_hits:
                 continue
             sm = f.smoother(t.landmarks, time_s)
-            self.crops.lead(self.tracker, f, f.smoother.velocity(), dt)
+            self.crop_policy.lead(self.tracker, f, f.smoother.velocity(), dt)
             face = Face(landmark_box(sm), sm, t.scores, t.track_id, t.det_score)
             for analyse, st in zip(self.analysers, f.states):
                 face = analyse(face, st, frame, time_s)
