@@ -71,7 +71,7 @@ class TrackOptions:
     min_det_score: float = _opt(0.5, "a detection must score this to start a track")
     min_match_score: float = _opt(0.25, "... and this to keep a tracked face alive")
     detect_every: int = _opt(5, "run the detector every N frames (and when a track is lost)")
-    max_faces: int = _opt(10, "most faces tracked at once (faces beyond it are counted in the summary and warned of)")
+    max_faces: int = _opt(50, "most faces tracked at once (faces beyond it are counted in the summary and warned of)")
     smoother: str = _opt("kalman", "kalman: head motion and face shape smoothed apart (default); kalman-points: "
                          "every point on its own", _smoothers)
     iou_threshold: float = _opt(0.3, "a detection matches a track when their boxes overlap this much (IoU)")
@@ -259,7 +259,7 @@ class FaceTracker:
         t1 = time.perf_counter()
         self.timings["detect"] += t1 - t0
         new = self.tracker.update_with_detections(boxes, np.array([d.score for d in dets]),
-                                                  new_min_score=o.min_det_score)
+                                                  new_min_score=o.min_det_score, reach=self.detector.last_reach)
         for t in new:
             self.faces[t.track_id] = FaceTrack(t, self.make_smoother(),
                                                [a.start(t.track_id) for a in self.analysers],

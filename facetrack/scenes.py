@@ -8,6 +8,8 @@
 - :func:`render_scene`: people walking, crossing, leaving and coming back, cut away from or hidden (:data:`SCENARIOS`),
   each person's landmark box and visible share per frame in ``CLIP.truth.json``: the identity benchmark's clips
   (benchmarks/identity.py). :func:`people` groups a ytf68-style CSV's records by person.
+- :func:`render_grid` (a video call's gallery) and :func:`render_crowd` (a wide street shot): many small faces at
+  1920 x 1080, with every face's box, visible share and 68 points per frame (benchmarks/crowds.py).
 
 Scorers of these clips are in :mod:`facetrack.scoring`.
 """
@@ -44,19 +46,30 @@ def backgrounds(w: int, h: int) -> list[np.ndarray]:
 
 
 def paste(frame: np.ndarray, face: np.ndarray, pts: np.ndarray, size: float, at: tuple[float, float]) -> np.ndarray:
-    """Paste the face (scaled so its landmark box is ``size`` wide, centred at ``at``); returns its box."""
+    """Paste the face (scaled so its landmark box is ``size`` wide, centred at ``at``); returns its box. Only the
+    region the soft-edged crop covers is touched."""
     x0, y0, x1, y1 = landmark_box(pts)
     s = size / max(x1 - x0, 1e-6)
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     half = 0.8 * max(x1 - x0, y1 - y0)  # the crop: 1.6 x the landmark box
-    m = np.array([[s, 0, at[0] - s * cx], [0, s, at[1] - s * cy]])
     h, w = frame.shape[:2]
-    warped = cv2.warpAffine(face, m, (w, h), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
-    yy, xx = np.mgrid[0:h, 0:w]
-    r = np.maximum(np.abs(xx - at[0]), np.abs(yy - at[1])) / (half * s)
-    alpha = np.clip((1.0 - r) / 0.25, 0, 1)[..., None]
-    frame[:] = (frame * (1 - alpha) + warped * alpha).astype(np.uint8)
+    r_px = half * s
+    rx0, ry0 = max(int(np.floor(at[0] - r_px)), 0), max(int(np.floor(at[1] - r_px)), 0)
+    rx1, ry1 = min(int(np.ceil(at[0] + r_px)) + 1, w), min(int(np.ceil(at[1] + r_px)) + 1, h)
+    if rx1 > rx0 and ry1 > ry0:
+        m = np.array([[s, 0, at[0] - s * cx - rx0], [0, s, at[1] - s * cy - ry0]])
+        warped = cv2.warpAffine(face, m, (rx1 - rx0, ry1 - ry0), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+        yy, xx = np.mgrid[ry0:ry1, rx0:rx1]
+        r = np.maximum(np.abs(xx - at[0]), np.abs(yy - at[1])) / r_px
+        alpha = np.clip((1.0 - r) / 0.25, 0, 1)[..., None]
+        roi = frame[ry0:ry1, rx0:rx1]
+        roi[:] = (roi * (1 - alpha) + warped * alpha).astype(np.uint8)
     return np.array([at[0] - s * (cx - x0), at[1] - s * (cy - y0), at[0] + s * (x1 - cx), at[1] + s * (y1 - cy)])
+
+
+def _iod(pts: np.ndarray) -> float:
+    """Inter-ocular distance of 68 points (outer eye corners 36 and 45)."""
+    return float(np.linalg.norm(np.asarray(pts)[36] - np.asarray(pts)[45]))
 
 
 def frame_matrix(t: float, face_centre, base_scale: float, phase: np.ndarray) -> np.ndarray:
@@ -223,5 +236,130 @@ def render_scene(name: str, seed: int, pool: list[list], bgs: list[np.ndarray], 
             c.mux(pk)
     Path(str(out) + ".truth.json").write_text(json.dumps({"scenario": name, "seed": seed, "fps": FPS,
                                                          "people": [str(Path(pool[w][0].image).stem) for w in who],
+                                                         "frames": truth}))
+    return out
+
+
+MEETING = (1920, 1080)
+
+
+def _encoder(c, w: int, h: int, fps: int, crf: int):
+    st = c.add_stream("libx264", rate=fps)
+    st.width, st.height, st.pix_fmt = w, h, "yuv420p"
+    st.options = {"crf": str(crf), "preset": "veryfast"}
+    return st
+
+
+def _write_frame(c, st, frame: np.ndarray, i: int, fps: int) -> None:
+    import av
+    fr = av.VideoFrame.from_ndarray(frame, format="bgr24")
+    fr.pts, fr.time_base = i, Fraction(1, fps)
+    for pk in st.encode(fr):
+        c.mux(pk)
+
+
+def _place(frame, img, rec, iod: float, at) -> tuple[list, np.ndarray]:
+    """Paste a record's face with its eyes ``iod`` pixels apart at ``at``: (its truth row's box, its points)."""
+    width = iod * float(np.ptp(rec.points[:, 0])) / max(_iod(rec.points), 1e-6)  # the landmark box that gives that IOD
+    box = paste(frame, img, rec.points, width, at)
+    x0, y0 = rec.points.min(0)
+    s = width / max(float(np.ptp(rec.points[:, 0])), 1e-6)
+    pts = (rec.points - [x0, y0]) * s + box[:2]
+    return [round(float(v), 2) for v in box], pts
+
+
+def render_grid(rows: int, cols: int, pool: list[list], out: Path, seed: int = 0, iod: tuple[float, float] = (22, 55),
+                seconds: float = 4.0, size: tuple[int, int] = MEETING, crf: int = 23) -> Path:
+    """A video call's gallery: ``rows`` x ``cols`` tiles, one participant each (distinct people of ``pool``), their
+    eyes ``iod`` pixels apart (drawn per tile), each swaying a little in their tile and turning to another frame of
+    their own video every ~1.2 s (a new pose, as in speech). Writes the clip (H.264) and ``out.truth.json``: per
+    frame ``[[person, x0, y0, x1, y1, visible, [x0, y0, x1, y1, ...68 points]], ...]``."""
+    import av
+    rng = np.random.default_rng(seed)
+    w, h = size
+    tw, th = w // cols, h // rows
+    who = rng.choice(len(pool), rows * cols, replace=len(pool) < rows * cols)
+    eyes = rng.uniform(iod[0], iod[1], rows * cols)
+    tint = rng.integers(40, 200, (rows * cols, 3))
+    phase = rng.uniform(0, 2 * np.pi, (rows * cols, 3))
+    imgs: dict = {}
+    truth = []
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(out), "w") as c:
+        st = _encoder(c, w, h, FPS, crf)
+        for i in range(int(seconds * FPS)):
+            t = i / FPS
+            frame = np.zeros((h, w, 3), np.uint8)
+            faces = []
+            for k in range(rows * cols):
+                r, q = divmod(k, cols)
+                frame[r * th:(r + 1) * th, q * tw:(q + 1) * tw] = tint[k]
+                frame[r * th:(r + 1) * th, q * tw:q * tw + 2] = 20  # the gallery's tile borders
+                frame[r * th:r * th + 2, q * tw:(q + 1) * tw] = 20
+                views = pool[who[k]]
+                rec = views[int((t + phase[k, 2]) / 1.2) % len(views)]
+                if rec.image not in imgs:
+                    imgs[rec.image] = read_image(rec)
+                at = ((q + 0.5) * tw + 0.04 * tw * np.sin(1.3 * t + phase[k, 0]),
+                      (r + 0.55) * th + 0.04 * th * np.sin(0.9 * t + phase[k, 1]))
+                box, pts = _place(frame, imgs[rec.image], rec, eyes[k], at)
+                faces.append([k, *box, 1.0, np.round(pts, 2).reshape(-1).tolist()])
+            truth.append(faces)
+            _write_frame(c, st, frame, i, FPS)
+        for pk in st.encode(None):
+            c.mux(pk)
+    Path(str(out) + ".truth.json").write_text(json.dumps({"scene": f"grid{rows}x{cols}", "seed": seed, "fps": FPS,
+                                                         "frames": truth}))
+    return out
+
+
+def render_crowd(pool: list[list], bgs: list[np.ndarray], out: Path, seed: int = 0, people: int = 9,
+                 width: tuple[float, float] = (40, 80), frames: int = 105, size: tuple[int, int] = MEETING,
+                 crf: int = 23) -> Path:
+    """A wide shot of a street: ``people`` walk across a photograph at their own height, speed and size (landmark
+    box ``width`` pixels), entering and leaving over ``frames`` frames, several on screen at once; a face nearer the
+    camera (larger) is drawn over a farther one. Truth as :func:`render_grid`'s, with each face's visible share
+    (inside the frame, not under a nearer face)."""
+    import av
+    rng = np.random.default_rng(seed)
+    w, h = size
+    who = rng.choice(len(pool), people, replace=len(pool) < people)
+    sizes = rng.uniform(width[0], width[1], people)
+    y = rng.uniform(0.25 * h, 0.8 * h, people)
+    speed = rng.uniform(6, 14, people) * rng.choice([-1, 1], people)  # px a frame
+    enter = rng.uniform(-0.6, 0.8, people) * frames  # when each enters the picture
+    bg = bgs[rng.integers(len(bgs))]
+    imgs: dict = {}
+    truth = []
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(out), "w") as c:
+        st = _encoder(c, w, h, FPS, crf)
+        for i in range(frames):
+            frame = bg.copy()
+            rows = []
+            for k in np.argsort(sizes):  # far (small) first, near drawn over them
+                x = (-sizes[k] if speed[k] > 0 else w + sizes[k]) + speed[k] * (i - enter[k])
+                if not -sizes[k] < x < w + sizes[k]:
+                    continue
+                views = pool[who[k]]
+                rec = views[(i // 30 + k) % len(views)]
+                if rec.image not in imgs:
+                    imgs[rec.image] = read_image(rec)
+                at = (x, y[k] + 3 * np.sin(0.5 * i + k))
+                iod = sizes[k] * _iod(rec.points) / max(float(np.ptp(rec.points[:, 0])), 1e-6)
+                box, pts = _place(frame, imgs[rec.image], rec, iod, at)
+                rows.append([int(k), *box, np.round(pts, 2).reshape(-1).tolist()])
+            faces = []
+            for j, (k, x0, y0, x1, y1, pts) in enumerate(rows):
+                area = max((x1 - x0) * (y1 - y0), 1e-6)
+                inside = max(0, min(x1, w) - max(x0, 0)) * max(0, min(y1, h) - max(y0, 0)) / area
+                cover = max([max(0, min(x1, b[3]) - max(x0, b[1])) * max(0, min(y1, b[4]) - max(y0, b[2])) / area
+                             for b in rows[j + 1:]] or [0.0])
+                faces.append([k, x0, y0, x1, y1, round(max(0.0, inside - cover), 3), pts])
+            truth.append(faces)
+            _write_frame(c, st, frame, i, FPS)
+        for pk in st.encode(None):
+            c.mux(pk)
+    Path(str(out) + ".truth.json").write_text(json.dumps({"scene": "crowd", "seed": seed, "fps": FPS,
                                                          "frames": truth}))
     return out

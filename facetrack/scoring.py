@@ -147,3 +147,56 @@ def score_identity(truth: list, tracks: dict, min_iou: float = 0.5, min_visible:
     return {"gt": gt_n, "pred": pred_n, "idtp": idtp, "idf1": round(2 * idtp / max(gt_n + pred_n, 1), 4),
             "matched": len(pairs), "ids": len(ids), "people": len(persons), "switches": switches,
             "fragments": fragments, "returns": returns, "regained": regained, "flips": flips, "shared": shared}
+
+
+SIZE_BUCKETS = ((0, 24), (24, 32), (32, 48), (48, 64), (64, 1e9))  # inter-ocular distance, pixels
+
+
+def _bucket(iod: float) -> str:
+    lo, hi = next(b for b in SIZE_BUCKETS if b[0] <= iod < b[1])
+    return f"iod {lo}-{hi if hi < 1e9 else ''}"
+
+
+def read_faces(path: Path, n: int = 68) -> dict[int, list[tuple[int, np.ndarray, np.ndarray]]]:
+    """frame -> [(track_id, landmark box, points (n, 2))] from a facetrack CSV."""
+    out: dict[int, list] = {}
+    with open(path) as f:
+        for r in csv.DictReader(f):
+            pts = np.array([[float(r[f"x{i}"]), float(r[f"y{i}"])] for i in range(n)])
+            out.setdefault(int(r["frame"]), []).append((int(r["track_id"]), np.array(landmark_box(pts)), pts))
+    return out
+
+
+def score_many(truth: list, faces: dict, min_iou: float = 0.5, min_visible: float = 0.5, fps: float = 25.0) -> dict:
+    """Many faces at once (:func:`facetrack.scenes.render_grid` / ``render_crowd`` truth; ``faces`` from
+    :func:`read_faces`): the share of face-frames covered (a reported face on the true one, IoU >= ``min_iou``),
+    overall and by inter-ocular distance; the NME (inter-ocular) of the covered faces; faces found per frame; and
+    the identity figures of :func:`score_identity` (IDF1, IDs, switches) on the same faces."""
+    scheme = SCHEMES["68"]
+    by: dict[str, list[int]] = {}
+    nmes, found = [], []
+    for f, gts in enumerate(truth):
+        care = [g for g in gts if g[5] >= min_visible]
+        preds = faces.get(f, [])
+        hit = np.zeros(len(care), bool)
+        if care and preds:
+            iou = iou_matrix(np.array([g[1:5] for g in care]), np.array([b for _, b, _ in preds]))
+            for r, c in zip(*linear_assignment(-iou)):
+                if iou[r, c] >= min_iou:
+                    hit[r] = True
+                    gt = np.asarray(care[r][6], np.float64).reshape(-1, 2)
+                    nmes.append(float(nme_per_face(preds[c][2][None], gt[None], scheme)[0]))
+        for g, h in zip(care, hit):
+            gt = np.asarray(g[6], np.float64).reshape(-1, 2)
+            by.setdefault(_bucket(float(np.linalg.norm(gt[36] - gt[45]))), []).append(int(h))
+        found.append(int(hit.sum()))
+    ident = score_identity([[g[:6] for g in gts] for gts in truth], {k: [(t, b) for t, b, _ in v] for k, v in faces.items()},
+                           min_iou, min_visible, fps)
+    total = sum(len(v) for v in by.values())
+    return {"face_frames": total, "cover": round(sum(sum(v) for v in by.values()) / max(total, 1), 4),
+            "cover_by_iod": {k: round(sum(v) / len(v), 3) for k, v in sorted(by.items(), key=lambda kv: float(
+                kv[0].split()[1].split("-")[0]))},
+            "faces_per_frame": round(float(np.mean(found)) if found else 0.0, 2),
+            "true_faces_per_frame": round(total / max(len(truth), 1), 2),
+            "nme_pct": round(100 * float(np.mean(nmes)), 2) if nmes else None,
+            **{k: ident[k] for k in ("idf1", "ids", "people", "switches", "fragments")}}

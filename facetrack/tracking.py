@@ -159,11 +159,15 @@ class Tracker:
         """The video ended: every track ends (emits ``ended`` for the reported ones)."""
         return self._remove(list(self.tracks))
 
-    def update_with_detections(self, boxes: np.ndarray, scores: np.ndarray, new_min_score: float = 0.0) -> list[Track]:
+    def update_with_detections(self, boxes: np.ndarray, scores: np.ndarray, new_min_score: float = 0.0,
+                               reach: float = 0.0) -> list[Track]:
         """Match detections to tracks; a matched track keeps the box of its own landmarks while they are good
         (the detection confirms it) and takes the detection's box otherwise; new tracks for the unmatched
         detections scoring at least ``new_min_score`` (best first, up to max_tracks): as in ByteTrack, a weak
-        detection may confirm a face already tracked but not start a new one. Returns the new tracks."""
+        detection may confirm a face already tracked but not start a new one. ``reach``: the smallest face the
+        detector could have found this round (``Detector.last_reach``); an unmatched track smaller than that was not
+        looked for, and the round is not counted against it (a video call's small faces, which only a sweep of the
+        far-face detector sees, live on between sweeps by their landmarks). Returns the new tracks."""
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         scores = np.asarray(scores, dtype=np.float64).reshape(-1)
         matches, um_t, um_d = associate(np.array([t.box for t in self.tracks]).reshape(-1, 4), boxes, self.iou_threshold)
@@ -174,7 +178,8 @@ class Tracker:
                 t.box, t.box_source = boxes[di].copy(), "detection"  # its landmarks are not trusted: restart from it
             # else: the box from its last landmarks is the tighter crop; the detection only confirms the track
         for ti in um_t:
-            self.tracks[ti].det_misses += 1
+            if _side(self.tracks[ti].box) >= reach:
+                self.tracks[ti].det_misses += 1
         new = []
         left_out = 0
         for di in sorted(um_d, key=lambda j: -scores[j]):

@@ -16,7 +16,7 @@ from conftest import template_68
 class FakeDetector:
     """Boxes from a known path: ``path(i) -> list of boxes`` for frame i (time_s = i / 10)."""
     name = "fake"
-    box_adapter = IDENTITY
+    box_adapter, last_reach = IDENTITY, 0.0
 
     def __init__(self, path):
         self.path, self.calls, self.closed = path, [], False
@@ -290,7 +290,7 @@ def test_detect_width_shrinks_large_frames_and_maps_boxes_back():
     seen = []
 
     class Probe:
-        name, box_adapter = "probe", IDENTITY
+        name, box_adapter, last_reach = "probe", IDENTITY, 0.0
 
         def detect(self, frame, time_s=None):
             seen.append(frame.shape[:2])

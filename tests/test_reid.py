@@ -12,7 +12,7 @@ from facetrack.types import Detection
 class ScriptedDetector:
     """Boxes by frame number (time_s x 10) from a script."""
     name = "scripted"
-    box_adapter = IDENTITY
+    box_adapter, last_reach = IDENTITY, 0.0
 
     def __init__(self, script):
         self.script = script

@@ -89,7 +89,8 @@ def test_auto_finds_a_far_face_that_blazeface_misses_and_reports_a_near_one_once
 
 def test_fallback_sweeps_only_frames_where_blazeface_finds_nothing(tmp_path, detector_model):
     """`--detector fallback`: a frame with a face near the camera never loads RetinaFace; a frame whose only face
-    is far (60 px in 720p) is swept, at most once a second of video; beside a near face every 5 s; a still always."""
+    is far (60 px in 720p) is swept, at most once a second of video; beside a near face every second while sweeps
+    find faces BlazeFace misses, else every 5 s; a still always."""
     pytest.importorskip("skimage")
     import cv2
 
@@ -112,14 +113,18 @@ def test_fallback_sweeps_only_frames_where_blazeface_finds_nothing(tmp_path, det
     assert fb.detect(frame, 0.6) == [] and fb.sweeps == 1  # within the second: BlazeFace alone
     assert len(fb.detect(frame, 1.1)) == 1 and fb.sweeps == 2
     assert len(fb.detect(img, 1.2)) == 1 and fb.sweeps == 2
-    # beside a face BlazeFace finds, a slower sweep: every busy_sweep_s (5 s) of the stream, not in its first 5 s
+    # beside a face BlazeFace finds: while the last sweep found faces BlazeFace missed, a sweep every second; once a
+    # sweep finds none, every busy_sweep_s (5 s); a new stream beside a near face waits those 5 s
     x0, y0, x1, y1 = face.astype(int)  # the astronaut near the camera (a ~250 px face), left; the far one as before
     near = cv2.resize(img[max(y0 - 60, 0):y1 + 120, x0 - 80:x1 + 80], None, fx=2.5, fy=2.5)[:720, :640]
     both = frame.copy()
     both[:near.shape[0], :near.shape[1]] = near
-    assert len(fb.detect(both, 4.0)) == 1 and fb.sweeps == 2  # 4 s after the stream began (at 0.1)
-    assert len(fb.detect(both, 6.2)) == 2 and fb.sweeps == 3  # 5.1 s after the last sweep: the far face too
-    assert len(fb.detect(both, 8.0)) == 1 and fb.sweeps == 3
-    assert len(fb.detect(both, 0.0)) == 1 and fb.sweeps == 3  # time going back: a new stream, 5 s to wait again
-    assert len(fb.detect(both)) == 2 and fb.sweeps == 4  # a still image: swept every time
+    alone = np.full_like(both, 90)
+    alone[:near.shape[0], :near.shape[1]] = near
+    assert len(fb.detect(both, 4.0)) == 2 and fb.sweeps == 3  # the 1.1 s sweep found a face BlazeFace missed
+    assert len(fb.detect(alone, 5.1)) == 1 and fb.sweeps == 4  # swept again: nothing BlazeFace missed any more
+    assert len(fb.detect(both, 6.0)) == 1 and fb.sweeps == 4  # so the next sweep waits busy_sweep_s
+    assert len(fb.detect(both, 10.2)) == 2 and fb.sweeps == 5  # 5.1 s after the last sweep: the far face too
+    assert len(fb.detect(both, 0.0)) == 1 and fb.sweeps == 5  # time going back: a new stream, 5 s to wait again
+    assert len(fb.detect(both)) == 2 and fb.sweeps == 6  # a still image: swept every time
     fb.close()

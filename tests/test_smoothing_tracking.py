@@ -120,6 +120,24 @@ def test_iou_and_association():
     assert sorted(m) == [(0, 1), (1, 0)] and ut == [] and ud == [2]
 
 
+def test_a_detection_round_that_cannot_see_a_small_face_does_not_count_against_it():
+    """A round whose detector could not have found a face that small (``reach``: BlazeFace between the far-face
+    sweeps) leaves the small track alone; the same round counts against a large track it missed, and a round that
+    looks at every size counts against both (issue 40: a video call's small faces died between sweeps)."""
+    tr = Tracker(min_hits=1, max_det_misses=2)
+    small, large = tr.update_with_detections([[0, 0, 40, 40], [100, 100, 400, 400]], [0.9, 0.9])
+    for t in (small, large):
+        tr.mark(t, True)
+    for _ in range(5):
+        tr.update_with_detections(np.zeros((0, 4)), [], reach=192.0)
+        tr.prune()
+    assert small in tr.tracks and small.det_misses == 0 and large not in tr.tracks
+    for _ in range(3):
+        tr.update_with_detections(np.zeros((0, 4)), [], reach=0.0)
+        tr.prune()
+    assert small not in tr.tracks
+
+
 def test_tracker_life_cycle_and_ids_never_reused():
     tr = Tracker(min_hits=2, max_age=2, max_tracks=3, max_det_misses=2)
     new = tr.update_with_detections([[0, 0, 10, 10], [50, 50, 60, 60]], [0.9, 0.8])

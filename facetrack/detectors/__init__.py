@@ -47,6 +47,9 @@ IDENTITY = BoxAdapter()
 class Detector(Protocol):
     name: str
     box_adapter: BoxAdapter
+    # the smallest face (side of its landmark box, frame pixels) the last ``detect`` could have found: a tracked face
+    # smaller than that was not looked for, so its track does not count that round as a miss (0: every size)
+    last_reach: float
 
     def detect(self, frame: np.ndarray, time_s: float | None = None) -> list[Detection]:
         """Faces in an H x W x 3 uint8 BGR frame, best first (``time_s``: the frame's time, for detectors that
@@ -89,15 +92,20 @@ class ShrunkDetector:
     def __init__(self, inner: Detector, detect_width: int):
         self.inner, self.detect_width = inner, int(detect_width)
         self.name, self.box_adapter = inner.name, inner.box_adapter
+        self.last_reach = 0.0
 
     def detect(self, frame: np.ndarray, time_s: float | None = None) -> list[Detection]:
         import cv2
         h, w = frame.shape[:2]
         s = self.detect_width / max(w, 1)
         if s >= 1.0:
-            return self.inner.detect(frame, time_s)
+            dets = self.inner.detect(frame, time_s)
+            self.last_reach = self.inner.last_reach
+            return dets
         small = cv2.resize(frame, (self.detect_width, max(1, round(h * s))), interpolation=cv2.INTER_AREA)
-        return [Detection(np.asarray(d.box, np.float64) / s, d.score) for d in self.inner.detect(small, time_s)]
+        dets = [Detection(np.asarray(d.box, np.float64) / s, d.score) for d in self.inner.detect(small, time_s)]
+        self.last_reach = self.inner.last_reach / s
+        return dets
 
     def warmup(self) -> None:
         self.inner.warmup()

@@ -24,6 +24,10 @@ class HaarDetector:
             raise FacetrackError(f"cannot load the OpenCV Haar cascade at {path}")
         self.min_size, self.scale_factor, self.min_neighbors = min_size, scale_factor, min_neighbors
 
+    @property
+    def last_reach(self) -> float:
+        return float(self.min_size)
+
     def detect(self, frame: np.ndarray, time_s: float | None = None) -> list[Detection]:
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
         boxes, _, weights = self.cascade.detectMultiScale3(

@@ -85,10 +85,14 @@ class RetinaFaceDetector:
             raise FacetrackError(f"cannot load RetinaFace model {path}: {str(e).splitlines()[0][:160]}") from None
         self.model_path = path
 
+    last_reach = 0.0
+    min_side = 20.0  # faces under ~20 px at the width it looks at it misses (docs/detection.md)
+
     def detect(self, frame: np.ndarray, time_s: float | None = None) -> list[Detection]:
         import cv2
         h, w = frame.shape[:2]
         scale = min(1.0, self.detect_width / max(w, 1))
+        self.last_reach = self.min_side / scale
         img = frame if scale >= 1.0 else cv2.resize(frame, (max(1, round(w * scale)), max(1, round(h * scale))),
                                                     interpolation=cv2.INTER_AREA)
         ih, iw = img.shape[:2]

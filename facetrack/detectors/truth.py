@@ -31,6 +31,8 @@ class TruthDetector:
             raise FacetrackError(f"cannot read face boxes from {p}: {type(e).__name__}: {e}") from None
         self.calls: list[int] = []  # frame numbers asked for, in order (tests check the detection cadence)
 
+    last_reach = 0.0  # it knows every face
+
     def detect(self, frame: np.ndarray, time_s: float | None = None) -> list[Detection]:
         if time_s is None:
             raise FacetrackError("the truth detector needs each frame's time")
