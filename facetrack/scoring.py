@@ -174,6 +174,7 @@ def score_many(truth: list, faces: dict, min_iou: float = 0.5, min_visible: floa
     the identity figures of :func:`score_identity` (IDF1, IDs, switches) on the same faces."""
     scheme = SCHEMES["68"]
     by: dict[str, list[int]] = {}
+    nme_by: dict[str, list[float]] = {}
     nmes, found = [], []
     for f, gts in enumerate(truth):
         care = [g for g in gts if g[5] >= min_visible]
@@ -186,6 +187,7 @@ def score_many(truth: list, faces: dict, min_iou: float = 0.5, min_visible: floa
                     hit[r] = True
                     gt = np.asarray(care[r][6], np.float64).reshape(-1, 2)
                     nmes.append(float(nme_per_face(preds[c][2][None], gt[None], scheme)[0]))
+                    nme_by.setdefault(_bucket(float(np.linalg.norm(gt[36] - gt[45]))), []).append(nmes[-1])
         for g, h in zip(care, hit):
             gt = np.asarray(g[6], np.float64).reshape(-1, 2)
             by.setdefault(_bucket(float(np.linalg.norm(gt[36] - gt[45]))), []).append(int(h))
@@ -199,4 +201,6 @@ def score_many(truth: list, faces: dict, min_iou: float = 0.5, min_visible: floa
             "faces_per_frame": round(float(np.mean(found)) if found else 0.0, 2),
             "true_faces_per_frame": round(total / max(len(truth), 1), 2),
             "nme_pct": round(100 * float(np.mean(nmes)), 2) if nmes else None,
+            "nme_pct_by_iod": {k: round(100 * float(np.mean(v)), 2) for k, v in sorted(nme_by.items(), key=lambda kv: float(
+                kv[0].split()[1].split("-")[0]))},
             **{k: ident[k] for k in ("idf1", "ids", "people", "switches", "fragments")}}
