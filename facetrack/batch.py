@@ -482,7 +482,10 @@ class _Worker:
 
     def give(self, job: Job) -> None:
         self.job = job
-        self.conn.send(job)
+        try:
+            self.conn.send(job)
+        except OSError:
+            pass  # the worker is gone: the driver sees its process dead and runs the job again
 
     def stop(self) -> None:
         try:
@@ -508,7 +511,8 @@ def _run_local(todo, o: BatchOptions, record) -> None:
     tries: dict[tuple, int] = {}
     workers = [_Worker(ctx, o) for _ in range(min(o.workers or os.cpu_count() or 1, len(queue)))]
     for w in workers:
-        w.give(queue.popleft()) if queue else None
+        if queue:
+            w.give(queue.popleft())
     try:
         while any(w.job is not None for w in workers):
             busy = [w for w in workers if w.job is not None]
@@ -540,11 +544,12 @@ def _run_local(todo, o: BatchOptions, record) -> None:
                     queue.appendleft(job)
                 else:
                     collect(job, manifest_record(job, error=f"worker died (exit code {w.proc.exitcode})"))
-                workers[i] = _Worker(ctx, o) if queue else w
-                if workers[i] is not w:
+                w.job = None
+                if queue:  # a fresh worker in its place
+                    w.proc.join(timeout=1)
+                    w.conn.close()
+                    workers[i] = _Worker(ctx, o)
                     workers[i].give(queue.popleft())
-                else:
-                    w.job = None
     finally:
         for w in workers:
             w.stop()
