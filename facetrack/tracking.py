@@ -7,8 +7,9 @@ it in more than ``max_det_misses`` detection rounds in a row (a detector can mis
 small - while the landmarks still hold it). IDs count up from 1 and are never reused.
 
 The tracker owns its tracks: the pipeline reports each frame's landmarks through ``observe`` and moves a box ahead
-through ``lead`` (the crop policy's), and never writes into a ``Track``. It emits events (``pop_events``): ``started`` when a track is first reported (``report``),
-``ended`` when a reported track is removed (re-identification keeps the ended track's appearance).
+through ``lead`` (the crop policy's), and never writes into a ``Track``. It emits events (``pop_events``):
+``started`` when a track is first reported (``report``), ``ended`` when a reported track is removed
+(re-identification keeps the ended track's appearance).
 """
 from __future__ import annotations
 
