@@ -66,6 +66,25 @@ VARIANTS = {"none": ["--no-reid"], "reid": ["--reid"], "reid_upright": ["--reid"
             "reid_chunked": ["--reid"], "none_chunked": ["--no-reid"]}  # *_chunked: batch --chunk-seconds
 
 
+def people_index(clips: list[Path], out: Path) -> dict:
+    """The clips as one archive through `facetrack batch --people` (2 workers); its people index against the truth."""
+    from facetrack.batch import read_people
+    from facetrack.scoring import score_people, true_people
+    arch, res_dir = out / "archive", out / "people_run"
+    arch.mkdir(parents=True, exist_ok=True)
+    for c in clips:
+        (arch / c.name).unlink(missing_ok=True)
+        (arch / c.name).symlink_to(c.resolve())
+    r = subprocess.run([sys.executable, "-m", "facetrack", "batch", str(arch), "--out", str(res_dir), "--people",
+                        "--workers", "2", "--quiet"], capture_output=True, text=True, env=os.environ)
+    if r.returncode not in (0, 1):
+        raise SystemExit(f"facetrack batch failed: {r.stderr[-500:]}")
+    truth_of = {c.stem: true_people(json.loads(Path(str(c) + ".truth.json").read_text()),
+                                    read_tracks(res_dir / f"{c.stem}.csv")) for c in clips}
+    return {"clips": len(clips), "batch": json.loads(r.stdout.strip().splitlines()[-1]),
+            **score_people(read_people(res_dir), truth_of)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="csv:" + str(Path(__file__).resolve().parents[2] / "shared/data/ytf68/test.csv"))
@@ -76,6 +95,8 @@ def main() -> None:
     ap.add_argument("--variants", default="none,reid")
     ap.add_argument("--gop", type=int, default=None, help="render new clips with a keyframe every N frames")
     ap.add_argument("--chunk-seconds", type=float, default=4.0, help="for the *_chunked variants")
+    ap.add_argument("--people", action="store_true", help="instead of the variants: the clips as one archive, "
+                    "`facetrack batch --people`, its people index scored across videos (precision, recall)")
     a = ap.parse_args()
     out = Path(a.out)
     pool = people(a.data)
@@ -87,6 +108,9 @@ def main() -> None:
             if not clip.is_file() or not Path(str(clip) + ".truth.json").is_file():
                 render(name, seed, pool, bgs, clip, gop=a.gop)
             clips.append(clip)
+    if a.people:
+        print(json.dumps(people_index(clips, out), indent=1))
+        return
     res: dict = {"clips": len(clips), "frames_per_clip": int(SECONDS * FPS), "size": f"{W}x{H}", "face_px": SIZE,
                  "variants": {}}
     for v in a.variants.split(","):

@@ -346,7 +346,7 @@ def cmd_batch(a) -> int:
     outputs = tuple(k for k in FORMATS if getattr(a, k)) or ("csv",)
     o = BatchOptions(out=a.out, outputs=outputs, workers=a.workers, ray=a.ray,
                      resume=a.resume, retry_partial=a.retry_partial, chunk_seconds=a.chunk_seconds,
-                     track=_track_options(a))
+                     people=a.people, track=_track_options(a))
     res = run_batch(a.inputs, o, progress=not a.quiet)
     print(json.dumps(res))
     return 0 if res["failed"] == 0 else 1
@@ -584,6 +584,9 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--retry-partial", action="store_true",
                     help="with --resume, run truncated videos (status 'partial') again too")
     ba.add_argument("--quiet", action="store_true")
+    ba.add_argument("--people", action="store_true",
+                    help="link people across the videos by appearance: OUT/people.csv (person_id, video, track_id, "
+                         "first_s, last_s, seconds) and OUT/people/PERSON.jpg (needs facetrack[reid])")
     _add_outputs(ba, per_input=True)
     _add_options(ba)
     ba.set_defaults(fn=cmd_batch)

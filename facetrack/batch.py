@@ -45,6 +45,7 @@ class BatchOptions:
     chunk_seconds: float | None = None
     max_retries: int = 2
     threads_per_worker: int | None = None  # default: the cores shared out among the workers
+    people: bool = False          # link people across the videos (OUT/people.csv, OUT/people/), by appearance
     track: TrackOptions = field(default_factory=TrackOptions)
 
 
@@ -137,6 +138,8 @@ class JobRunner:
             if s["interrupted"]:
                 raise FacetrackError(f"interrupted ({s['interrupted']})")
             if job.chunk < 0:
+                if o.people:
+                    _write_video_people(out, job.rel, ft, src.info.fps)
                 for k, p in finals.items():
                     os.replace(_part(p), p)
             elif reid is not None:  # the chunk's identities, for the merger to link across chunks
@@ -333,6 +336,105 @@ def _link_identities(out: Path, rel: str, spans_by_chunk: list[dict[int, list[fl
             f.unlink(missing_ok=True)
 
 
+# ------------------------------------------------------------------------------------------- people
+def _people_file(out: Path, rel: str) -> Path:
+    return out / ".people" / (rel + ".json")
+
+
+def _write_video_people(out: Path, rel: str, ft, fps) -> None:
+    """A video's people, kept beside its outputs for the linking across videos: per ID its rows carry, the
+    re-identifier's views (descriptors of good views), first and last second on screen, seconds on screen, and its
+    best view as ``.people/REL/ID.jpg``."""
+    import cv2
+    ident = ft.identifier
+    views = ident.identities()
+    thumbs = ident.thumbnails()
+    f = _people_file(out, rel)
+    (f.parent / Path(rel).name).mkdir(parents=True, exist_ok=True)
+    recs = {}
+    for pid, p in ft.people().items():
+        if pid not in views:  # never seen well enough to be described: not linkable
+            continue
+        recs[str(pid)] = {"views": views[pid]["views"], "first_s": round(p["first_s"], 3), "last_s": round(p["last_s"], 3),
+                          "seconds": round(p["frames"] / float(fps or 25), 3)}
+        if pid in thumbs:
+            cv2.imwrite(str(f.parent / Path(rel).name / f"{pid}.jpg"), thumbs[pid])
+    tmp = f.with_name(f.name + ".part")
+    tmp.write_text(json.dumps(recs))
+    os.replace(tmp, f)
+
+
+PEOPLE_COLUMNS = ("person_id", "video", "track_id", "first_s", "last_s", "seconds")
+
+
+def link_people(out: Path, rels: list[str], threshold: float = 0.5) -> dict:
+    """The people index of a batch: every video's described IDs (``rels`` in input order, those with a people file)
+    linked across videos by the rule re-identification uses inside a video and across chunks (:func:`facetrack.reid
+    .nearest_clear`: the nearest person's closest views within ``threshold`` and 0.04 nearer than any other's), with
+    a stricter threshold, 0.5 (inside a video: 0.6): an archive holds many more people to be confused with. Chosen on
+    15 identity-benchmark clips (seeds 0-2: every pair of different people >= 0.557 apart, 9 of 10 pairs of one person
+    under 0.5); measured on 15 others (docs/tracking.md). Never two IDs of one video into one person (the video's own
+    tracking kept them apart). Person IDs count from 1 in the order
+    people first appear in the input order, so a re-run with more videos after the old ones keeps the old IDs.
+    Writes ``people.csv`` (one row per person per ID: ``person_id, video, track_id, first_s, last_s, seconds``) and
+    ``people/PERSON.jpg`` (their best view)."""
+    import csv
+    import shutil
+
+    import numpy as np
+
+    from .reid import MARGIN, nearest_clear
+    persons: list[dict] = []
+    rows = []
+    for rel in rels:
+        f = _people_file(out, rel)
+        if not f.is_file():
+            continue
+        for tid, d in sorted(json.loads(f.read_text()).items(), key=lambda kv: kv[1]["first_s"]):
+            gallery = {i: p["views"] for i, p in enumerate(persons) if rel not in p["videos"]}
+            i = nearest_clear([np.asarray(v) for v in d["views"]], gallery, threshold, MARGIN)
+            if i is None:
+                i = len(persons)
+                persons.append({"views": [], "videos": set(), "thumb": None})
+            p = persons[i]
+            p["views"] = (p["views"] + [np.asarray(v) for v in d["views"]])[-12:]  # the latest views, bounded
+            p["videos"].add(rel)
+            thumb = f.parent / Path(rel).name / f"{tid}.jpg"
+            if p["thumb"] is None and thumb.is_file():
+                p["thumb"] = thumb
+            rows.append({"person_id": i + 1, "video": rel, "track_id": int(tid), "first_s": d["first_s"],
+                         "last_s": d["last_s"], "seconds": d["seconds"]})
+    faces = out / "people"
+    shutil.rmtree(faces, ignore_errors=True)
+    faces.mkdir(parents=True, exist_ok=True)
+    for i, p in enumerate(persons):
+        if p["thumb"] is not None:
+            shutil.copyfile(p["thumb"], faces / f"{i + 1}.jpg")
+    tmp = out / ".people.csv.part"
+    with open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=PEOPLE_COLUMNS)
+        w.writeheader()
+        w.writerows(sorted(rows, key=lambda r: (r["person_id"], rels.index(r["video"]), r["first_s"])))
+    os.replace(tmp, out / "people.csv")
+    return {"people": len(persons), "index": str(out / "people.csv")}
+
+
+def read_people(out: str | Path) -> list[dict]:
+    """A batch's people index (``people.csv``) as records: ``person_id`` and ``track_id`` ints, times floats."""
+    import csv
+    p = Path(out) / "people.csv"
+    try:
+        with open(p, newline="") as fh:
+            r = csv.DictReader(fh)
+            if tuple(r.fieldnames or ()) != PEOPLE_COLUMNS:
+                raise FacetrackError(f"{p} is not a people index (columns {', '.join(PEOPLE_COLUMNS)})")
+            return [{"person_id": int(d["person_id"]), "video": d["video"], "track_id": int(d["track_id"]),
+                     "first_s": float(d["first_s"]), "last_s": float(d["last_s"]), "seconds": float(d["seconds"])}
+                    for d in r]
+    except (OSError, ValueError, TypeError) as e:
+        raise FacetrackError(f"cannot read the people index {p}: {e}") from None
+
+
 # -------------------------------------------------------------------------------------- manifest
 def read_manifest(out: Path) -> dict[str, dict]:
     m = out / "manifest.jsonl"
@@ -355,7 +457,8 @@ def outcome(rec: dict) -> str | None:
 def complete(rec: dict | None, out: Path, rel: str, o: BatchOptions) -> bool:
     """Done before (or partial: a truncated file, whose outputs hold what decoded, unless ``retry_partial``)."""
     ok = ("done",) if o.retry_partial else ("done", "partial")
-    return bool(rec and outcome(rec) in ok and all(p.is_file() for p in output_paths(out, rel, o).values()))
+    return bool(rec and outcome(rec) in ok and all(p.is_file() for p in output_paths(out, rel, o).values())
+                and (not o.people or _people_file(out, rel).is_file()))
 
 
 # ------------------------------------------------------------------------------------------ driver
@@ -373,6 +476,14 @@ def run_batch(inputs: list[str], o: BatchOptions, progress: bool = True) -> dict
         raise FacetrackError("--video cannot be combined with --chunk-seconds (annotated videos are per whole video)")
     if not o.outputs:
         raise FacetrackError(f"choose at least one output: {', '.join('--' + k for k in FORMATS)}")
+    if o.people:
+        from .reid import available
+        if o.track.reid is False or not available():
+            raise FacetrackError("--people links people across videos by their faces' descriptors: it needs "
+                                 "re-identification (pip install 'facetrack[reid]', and no --no-reid)")
+        if o.chunk_seconds:
+            raise FacetrackError("--people cannot be combined with --chunk-seconds yet")
+        o.track.reid = True
     items = expand_inputs(inputs)
     if not items:
         raise FacetrackError("no video found in the inputs")
@@ -421,8 +532,10 @@ def run_batch(inputs: list[str], o: BatchOptions, progress: bool = True) -> dict
                 f.write(json.dumps(final[rel]) + "\n")
     os.replace(tmp, manifest)
     counts = {s: sum(1 for r in final.values() if r["status"] == s) for s in ("done", "partial", "failed", "skipped")}
+    people = link_people(out, [rel for _, rel in items]) if o.people else {}
     return {"out": str(out), "videos": len(items), **counts, "frames": sum(r.get("frames", 0) for r in final.values()
-            if r["status"] in ("done", "partial")), "seconds": round(time.time() - t0, 2), "manifest": str(manifest)}
+            if r["status"] in ("done", "partial")), "seconds": round(time.time() - t0, 2), "manifest": str(manifest),
+            **people}
 
 
 def _video_record(job: Job, parts: list[dict], o: BatchOptions) -> dict:

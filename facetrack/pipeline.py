@@ -112,6 +112,9 @@ class FaceTrack:
     crop: np.ndarray | None = None
     angle: float = 0.0
     person: int = -1
+    frames: int = 0                     # frames reported, and the first and last of them (seconds of video)
+    first_s: float = float("nan")
+    last_s: float = float("nan")
 
 
 class DetectSchedule:
@@ -301,7 +304,19 @@ class FaceTracker:
                 self.identifier.end(f.seen)
             if f.person >= 0:  # reported: kept for the summary, without its smoother and landmarks
                 self._gone[t.track_id] = f.person
-                self.ended.append(FaceTrack(Track(t.track_id, t.box), None, f.states, f.seen, person=f.person))
+                self.ended.append(FaceTrack(Track(t.track_id, t.box), None, f.states, f.seen, person=f.person,
+                                            frames=f.frames, first_s=f.first_s, last_s=f.last_s))
+
+    def people(self) -> dict[int, dict]:
+        """Per ID the rows carry (a person: all their tracks): ``frames`` reported, ``first_s`` and ``last_s``."""
+        out: dict[int, dict] = {}
+        for f in [*self.ended, *self.faces.values()]:
+            if f.person < 0 or not f.frames:
+                continue
+            p = out.setdefault(f.person, {"frames": 0, "first_s": f.first_s, "last_s": f.last_s})
+            p["frames"] += f.frames
+            p["first_s"], p["last_s"] = min(p["first_s"], f.first_s), max(p["last_s"], f.last_s)
+        return out
 
     def summary(self) -> dict:
         """What the analysers report over the run (e.g. blinks per person), from every track's state, grouped by
@@ -340,6 +355,9 @@ class FaceTracker:
             if self.identifier is not None:
                 face = self.identifier(face, f.seen, frame, time_s)
             f.person = face.track_id
+            f.frames += 1
+            f.first_s = time_s if f.frames == 1 else f.first_s
+            f.last_s = time_s
             self.tracker.report(t)
             out.append(face)
         self.timings["smooth"] += time.perf_counter() - t0

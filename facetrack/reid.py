@@ -71,6 +71,8 @@ class Seen:
         self.born = self.first_good = self.at = self.last = float("nan")
         self.views: list | None = None  # None until its first good view
         self.looks: int | None = None
+        self.thumb: np.ndarray | None = None  # its best described view's crop (``thumb_q``: that view's mean score)
+        self.thumb_q = -1.0
 
 
 class ReIdentifier(Analyser):
@@ -155,12 +157,14 @@ class ReIdentifier(Analyser):
             if good:  # first good view: described, and while the track is young, matched against the ended ones
                 desc = self.describe(frame, face.landmarks)
                 s.first_good, s.views, s.at = time_s, [desc], time_s
+                self._thumb(s, face, frame)
                 self._try_return(s, desc, time_s)
         else:
             young = s.looks is not None and time_s - s.born <= self.decide_s
             if good and (time_s - s.at >= self.refresh_s or (young and time_s - s.at >= self.retry_s)):
                 desc, s.at = self.describe(frame, face.landmarks), time_s
                 s.views = self._keep([*s.views, desc])
+                self._thumb(s, face, frame)
                 if young:
                     self._try_return(s, desc, time_s)
         s.last = time_s
@@ -168,11 +172,25 @@ class ReIdentifier(Analyser):
         return face
 
     @staticmethod
-    def _note(described: dict, ident: int, views: list, first: float, last: float) -> None:
-        """An identity's latest views, earliest good view and last time seen, into ``described``."""
+    def _thumb(s: Seen, face: Face, frame: np.ndarray, side: int = 112) -> None:
+        """Keep the crop of a described view (1.6x its landmark box, ``side`` pixels square) when it scored best."""
+        q = float(np.mean(face.scores))
+        if q <= s.thumb_q:
+            return
+        from pipnet_model.geometry import crop_matrix, square_from_box, warp
+        cx, cy, size = square_from_box(face.box, 1.6)
+        s.thumb, s.thumb_q = warp(frame, crop_matrix(cx, cy, size, side), side), q
+
+    @staticmethod
+    def _note(described: dict, s: Seen) -> None:
+        """A track's identity into ``described``: its latest views, earliest good view, last time seen, best crop."""
+        ident, views, first, last, thumb, q = s.identity, s.views, s.first_good, s.last, s.thumb, s.thumb_q
         if ident in described:
-            first = min(first, described[ident][1])
-        described[ident] = (views, first, last)
+            old = described[ident]
+            first = min(first, old[1])
+            if old[4] > q:
+                thumb, q = old[3], old[4]
+        described[ident] = (views, first, last, thumb, q)
 
     def identities(self) -> dict[int, dict]:
         """Every identity described in this run (ended tracks and those still on screen): its views (descriptors
@@ -181,9 +199,17 @@ class ReIdentifier(Analyser):
         out = dict(self.described)
         for s in self.on_screen.values():
             if s.views is not None:
-                self._note(out, s.identity, s.views, s.first_good, s.last)
+                self._note(out, s)
         return {ident: {"views": [np.asarray(v).round(5).tolist() for v in views], "first_s": first, "last_s": last}
-                for ident, (views, first, last) in out.items()}
+                for ident, (views, first, last, _, _) in out.items()}
+
+    def thumbnails(self) -> dict[int, np.ndarray]:
+        """Every described identity's best view (a BGR crop), ended tracks and those on screen."""
+        out = dict(self.described)
+        for s in self.on_screen.values():
+            if s.views is not None:
+                self._note(out, s)
+        return {ident: v[3] for ident, v in out.items() if v[3] is not None}
 
     def _keep(self, views: list) -> list:
         """The first view and the latest ones, ``views`` in all."""
@@ -213,7 +239,7 @@ class ReIdentifier(Analyser):
         if self.on_screen.pop(s.track_id, None) is None:
             return  # never reported
         if s.views is not None:
-            self._note(self.described, s.identity, s.views, s.first_good, s.last)
+            self._note(self.described, s)
             if s.last - s.first_good >= self.min_seen_s:
                 self.memory[s.identity] = (s.views, s.last)
             self.memory = {k: v for k, v in self.memory.items() if s.last - v[1] <= self.memory_s}

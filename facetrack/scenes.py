@@ -363,3 +363,37 @@ def render_crowd(pool: list[list], bgs: list[np.ndarray], out: Path, seed: int =
     Path(str(out) + ".truth.json").write_text(json.dumps({"scene": "crowd", "seed": seed, "fps": FPS,
                                                          "frames": truth}))
     return out
+
+
+def render_appearances(segments: list[tuple], pool: list[list], out: Path, size: tuple[int, int] = (W, H),
+                       face: float = SIZE, crf: int = 23) -> Path:
+    """People on a plain frame, cut together: ``segments`` are ``(t0, t1, person, view[, x])`` (a person of
+    ``pool``, which of their frames, where across the frame: 0-1, default the middle), e.g. A, then B, then A again
+    in other views. Writes the clip and ``out.truth.json`` (per frame ``[[person, x0, y0, x1, y1, 1.0]]``) for the
+    people index's tests."""
+    import av
+    w, h = size
+    end = max(seg[1] for seg in segments)
+    imgs: dict = {}
+    truth = []
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(out), "w") as c:
+        st = _encoder(c, w, h, FPS, crf)
+        for i in range(int(round(end * FPS))):
+            t = i / FPS
+            frame = np.full((h, w, 3), 110, np.uint8)
+            rows = []
+            for t0, t1, who, view, *x in segments:
+                if t0 <= t < t1:
+                    rec = pool[who][view % len(pool[who])]
+                    if rec.image not in imgs:
+                        imgs[rec.image] = read_image(rec)
+                    at = ((x[0] if x else 0.5) * w + 8 * np.sin(1.3 * t), h / 2)
+                    box = paste(frame, imgs[rec.image], rec.points, face, at)
+                    rows.append([int(who), *[round(float(v), 2) for v in box], 1.0])
+            truth.append(rows)
+            _write_frame(c, st, frame, i, FPS)
+        for pk in st.encode(None):
+            c.mux(pk)
+    Path(str(out) + ".truth.json").write_text(json.dumps({"scene": "appearances", "fps": FPS, "frames": truth}))
+    return out

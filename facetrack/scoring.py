@@ -204,3 +204,38 @@ def score_many(truth: list, faces: dict, min_iou: float = 0.5, min_visible: floa
             "nme_pct_by_iod": {k: round(100 * float(np.mean(v)), 2) for k, v in sorted(nme_by.items(), key=lambda kv: float(
                 kv[0].split()[1].split("-")[0]))},
             **{k: ident[k] for k in ("idf1", "ids", "people", "switches", "fragments")}}
+
+
+def true_people(truth: dict, boxes: dict, min_iou: float = 0.5) -> dict[int, str]:
+    """A clip's reported IDs -> the true person each is on most often (``truth`` a :func:`facetrack.scenes
+    .render_scene` truth JSON with its ``people`` names; ``boxes`` from :func:`read_boxes`)."""
+    votes: dict[int, dict[int, int]] = {}
+    for f, faces in enumerate(truth["frames"]):
+        preds = boxes.get(f, [])
+        if not faces or not preds:
+            continue
+        iou = iou_matrix(np.array([x[1:5] for x in faces]), np.array([b for _, b in preds]))
+        for r, c in zip(*linear_assignment(-iou)):
+            if iou[r, c] >= min_iou:
+                v = votes.setdefault(preds[c][0], {})
+                v[faces[r][0]] = v.get(faces[r][0], 0) + 1
+    return {tid: truth["people"][max(v, key=v.get)] for tid, v in votes.items()}
+
+
+def score_people(index: list[dict], truth_of: dict[str, dict[int, str]]) -> dict:
+    """A people index (``person_id, video, track_id`` records) against the truth (video -> reported ID -> true person):
+    over every pair of index rows from two different videos, precision = pairs given one person_id that are one true
+    person; recall = pairs of one true person given one person_id."""
+    rows = [(r["person_id"], r["video"], truth_of.get(r["video"], {}).get(r["track_id"])) for r in index]
+    rows = [r for r in rows if r[2] is not None]
+    tp = fp = fn = 0
+    for i, (pa, va, ta) in enumerate(rows):
+        for pb, vb, tb in rows[i + 1:]:
+            if va == vb:
+                continue
+            same, linked = ta == tb, pa == pb
+            tp += same and linked
+            fp += linked and not same
+            fn += same and not linked
+    return {"rows": len(rows), "true_people": len({t for _, _, t in rows}), "people": len({p for p, _, _ in rows}),
+            "linked_pairs": tp + fp, "precision": round(tp / max(tp + fp, 1), 4), "recall": round(tp / max(tp + fn, 1), 4)}

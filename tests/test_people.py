@@ -1,0 +1,66 @@
+"""The people index across an archive (issue 42): `facetrack batch --people` links the IDs of several videos by
+appearance. Real faces (ytf68 test people from ../shared), the real model and dlib's descriptor (the reid extra)."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, shared_path
+
+
+def _two_people(pool):
+    """Two people with three frames (views) each."""
+    rich = [i for i, p in enumerate(pool) if len(p) >= 3]
+    return rich[0], rich[5]
+
+
+def test_three_clips_give_exactly_two_people(tmp_path, detector_model):
+    from facetrack import reid, scenes
+    if not reid.available():
+        pytest.skip("the people index needs the reid extra (dlib-bin, face_recognition_models)")
+    from facetrack.batch import BatchOptions, read_people, run_batch
+    from facetrack.pipeline import TrackOptions
+    pool = scenes.people(f"csv:{shared_path('data/ytf68/test.csv')}")
+    a, b = _two_people(pool)
+    arch = tmp_path / "archive"
+    scenes.render_appearances([(0, 3, a, 0)], pool, arch / "1_a.mp4")
+    scenes.render_appearances([(0, 3, b, 0)], pool, arch / "2_b.mp4")
+    # a cut to B elsewhere in the frame, and back to A (the framing changes with each cut, as in an edited video)
+    scenes.render_appearances([(0, 2.5, a, 1, 0.3), (2.5, 5, b, 1, 0.7), (5, 7.5, a, 2, 0.3)], pool, arch / "3_aba.mp4")
+    out = tmp_path / "out"
+    o = BatchOptions(out=str(out), workers=2, people=True,
+                     track=TrackOptions(device="cpu", detector_model=str(detector_model)))
+    res = run_batch([str(arch)], o, progress=False)
+    assert res["done"] == 3 and res["people"] == 2, res
+    rows = read_people(out)
+    videos = {p: {r["video"] for r in rows if r["person_id"] == p} for p in {r["person_id"] for r in rows}}
+    assert sorted(map(sorted, videos.values())) == [["1_a", "3_aba"], ["2_b", "3_aba"]], rows
+    assert all((out / "people" / f"{p}.jpg").is_file() for p in videos)
+    a_in_3 = [r for r in rows if r["video"] == "3_aba" and videos[r["person_id"]] == {"1_a", "3_aba"}]
+    assert sum(r["seconds"] for r in a_in_3) == pytest.approx(5.0, abs=0.6)  # on screen 0-2.5 s and 5-7.5 s
+    # the index's IDs are the ones the videos' own rows carry
+    ids_3 = {int(line.split(",")[2]) for line in (out / "3_aba.csv").read_text().splitlines()[1:]}
+    assert {r["track_id"] for r in rows if r["video"] == "3_aba"} <= ids_3
+    # --resume with one more video: the people already known keep their IDs, the new video is linked to them
+    scenes.render_appearances([(0, 3, b, 2)], pool, arch / "4_b.mp4")
+    res = run_batch([str(arch)], BatchOptions(out=str(out), workers=2, people=True, resume=True,
+                                              track=TrackOptions(device="cpu", detector_model=str(detector_model))),
+                    progress=False)
+    assert res["skipped"] == 3 and res["done"] == 1 and res["people"] == 2
+    again = read_people(out)
+    assert {(r["person_id"], r["video"]) for r in rows} <= {(r["person_id"], r["video"]) for r in again}
+    assert {r["person_id"] for r in again if r["video"] == "4_b"} == {p for p, v in videos.items() if "2_b" in v}
+
+
+def test_people_without_the_reid_extra_or_with_chunks_is_one_line(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "facetrack", "batch", str(tmp_path), "--out", str(tmp_path / "o"),
+                        "--people", "--no-reid"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "--people" in r.stderr and "re-identification" in r.stderr
+    (tmp_path / "o2").mkdir()
+    (tmp_path / "o2" / "people.csv").write_text("who,where\n1,2\n")
+    from facetrack.batch import read_people
+    from facetrack.errors import FacetrackError
+    with pytest.raises(FacetrackError, match="not a people index"):
+        read_people(tmp_path / "o2")
