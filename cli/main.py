@@ -352,6 +352,15 @@ def cmd_batch(a) -> int:
     return 0 if res["failed"] == 0 else 1
 
 
+def cmd_report(a) -> int:
+    from facetrack.report import build_report
+    res = build_report(a.source, a.video, a.out)
+    if res.get("note"):
+        print(f"facetrack: note: {res['note']}", file=sys.stderr)
+    print(json.dumps(res))
+    return 0
+
+
 def cmd_harvest(a) -> int:
     from facetrack.harvest import harvest
     res = harvest(a.inputs, a.out, every=a.every, max_per_video=a.max_per_video, min_face=a.min_face,
@@ -590,6 +599,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_outputs(ba, per_input=True)
     _add_options(ba)
     ba.set_defaults(fn=cmd_batch)
+
+    rp = sub.add_parser("report", help="a self-contained HTML report: who is on screen when, pose, openness, blinks")
+    rp.add_argument("source", help="a batch output folder, or one facetrack CSV")
+    rp.add_argument("--video", help="with a CSV: its video, for the pictures of the faces")
+    rp.add_argument("--out", help="where report.html goes (default: the folder; beside the CSV)")
+    rp.set_defaults(fn=cmd_report)
 
     h = sub.add_parser("harvest", help="save unlabelled face crops from videos and photos into a pool for self-training")
     h.add_argument("inputs", nargs="+", help="videos, folders (their videos and photos), globs, .txt lists of videos, "

@@ -52,6 +52,26 @@ def test_three_clips_give_exactly_two_people(tmp_path, detector_model):
     assert {(r["person_id"], r["video"]) for r in rows} <= {(r["person_id"], r["video"]) for r in again}
     assert {r["person_id"] for r in again if r["video"] == "4_b"} == {p for p, v in videos.items() if "2_b" in v}
 
+    # the report: the people (their pictures), every video's page with its timeline and curves, self-contained
+    from facetrack.report import build_report
+    rep = build_report(out)
+    assert rep["videos"] == 4 and rep["people"] == 2 and "note" not in rep
+    index = (out / "report.html").read_text()
+    assert index.count("data:image/jpeg;base64,") >= 2 and "person 1" in index and "person 2" in index
+    assert all(f'report/{v}.html' in index for v in ("1_a", "2_b", "3_aba", "4_b"))
+    page = (out / "report" / "3_aba.html").read_text()
+    assert "Who is on screen" in page and page.count("<polyline") >= 4 and "blinks" in page
+    assert "http://" not in page and "https://" not in page and "<script" not in page  # nothing fetched, nothing run
+    # a batch without --people: pages still, and one line why there is no index; a damaged index: one-line error
+    plain = tmp_path / "plain"
+    run_batch([str(arch / "1_a.mp4")], BatchOptions(out=str(plain), track=TrackOptions(
+        device="cpu", detector_model=str(detector_model), reid=False)), progress=False)
+    r = subprocess.run([sys.executable, "-m", "facetrack", "report", str(plain)], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0 and "no people index" in r.stderr and (plain / "report" / "1_a.html").is_file()
+    (out / "people.csv").write_text("person_id,video\n1\n")
+    r = subprocess.run([sys.executable, "-m", "facetrack", "report", str(out)], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
 
 def test_people_without_the_reid_extra_or_with_chunks_is_one_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "facetrack", "batch", str(tmp_path), "--out", str(tmp_path / "o"),
