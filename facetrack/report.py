@@ -133,11 +133,17 @@ def _timeline(series: dict[int, dict], labels: dict[int, str], t_end: float, w: 
     return "".join(parts)
 
 
+def _on_screen(s: dict) -> float:
+    """Seconds on screen: the gaps between an ID's rows, each at most half a second (longer: it was away)."""
+    t = s["time_s"]
+    step = float(np.median(np.diff(t))) if len(t) > 1 else 0.04
+    return float(np.sum(np.minimum(np.diff(t), 0.5))) + step
+
+
 def _blinks_per_min(s: dict) -> float:
     b = np.nan_to_num(s["blink"], nan=0.0) > 0.5
     onsets = int(np.sum(b[1:] & ~b[:-1]) + (b[0] if len(b) else 0))
-    seconds = max(len(b) / 25.0, float(s["time_s"][-1] - s["time_s"][0]) if len(b) > 1 else 0.0)
-    return 60.0 * onsets / max(seconds, 1e-9)
+    return 60.0 * onsets / max(_on_screen(s), 1e-9)
 
 
 def video_page(title: str, csv_path: Path, video: str | None = None, people: dict[int, tuple[int, bytes | None]] | None = None,
@@ -162,7 +168,7 @@ def video_page(title: str, csv_path: Path, video: str | None = None, people: dic
         body.append(f"<h2>Who is on screen</h2>{_timeline(series, labels, t_end)}")
         for tid in sorted(series, key=lambda k: series[k]["time_s"][0]):
             s = series[tid]
-            on = float(np.sum(np.minimum(np.diff(s["time_s"]), 0.5))) + (1 / 25 if len(s["time_s"]) else 0)
+            on = _on_screen(s)
             body.append(
                 f'<div class="id">{_img(thumbs.get(tid))}<div><b>{html.escape(labels[tid])}</b>'
                 f'{"" if tid not in people else f" (ID {tid} in this video)"}<br>on screen {on:.1f} s, from '
