@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 from facetrack.scenes import backgrounds, people, render_crowd, render_grid
 from facetrack.scoring import read_faces, score_many
+from identity import run_facetrack  # `facetrack track CLIP --csv` in a fresh process (benchmarks/ is on the path)
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = {
@@ -35,14 +34,6 @@ VARIANTS = {
     "mediapipe": ["--detector", "mediapipe", "--max-faces", "32"],
     "default_reid": ["--reid"],  # re-identification on (the default where facetrack[reid] is installed)
 }
-
-
-def run_facetrack(clip: Path, out_csv: Path, args: list[str]) -> dict:
-    r = subprocess.run([sys.executable, "-m", "facetrack", "track", str(clip), "--csv", str(out_csv), "--quiet",
-                        "--no-reid", *args], capture_output=True, text=True, env=os.environ)
-    if r.returncode != 0:
-        raise SystemExit(f"facetrack failed on {clip}: {r.stderr[-500:]}")
-    return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 def main() -> int:
@@ -76,7 +67,7 @@ def main() -> int:
         row = res["scenes"].setdefault(truth["scene"], {})
         for v in a.variants.split(","):
             csv_path = out / f"{clip.stem}.{v}.csv"
-            s = run_facetrack(clip, csv_path, VARIANTS[v] + a.extra.split())
+            s = run_facetrack(clip, csv_path, ["--no-reid", *VARIANTS[v], *a.extra.split()])
             sc = score_many(truth["frames"], read_faces(csv_path), fps=truth["fps"])
             row[v] = {**sc, "fps": s["fps"], "detections_run": s["detections_run"],
                       "left_out_by_max_faces": s["over_max_faces"]["most_left_out"]}

@@ -212,11 +212,6 @@ class FaceTracker:
     def _all_analysers(self) -> list[Analyser]:
         return self.analysers + ([self.identifier] if self.identifier is not None else [])
 
-    @property
-    def ids(self) -> dict[int, int]:
-        """The tracker's number of every track reported since the reset -> the ID its rows carry now."""
-        return {f.track.track_id: f.person for f in [*self.ended, *self.faces.values()] if f.person >= 0}
-
     def update(self, frame: np.ndarray, time_s: float | None = None, index: int | None = None) -> FrameResult:
         """One frame. ``index``: its number in the source, counted from the reset's ``start_index`` (a live
         source skips the numbers of the frames it dropped); by default one more than the last."""

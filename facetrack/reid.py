@@ -13,9 +13,9 @@ rule is 0.6) and at least ``margin`` nearer than the next identity's; without a 
 good view (every ``retry_s``, ``tries`` views at most: a person coming back often turns to the camera a moment
 later); its first frames may carry its own number until then. Only IDs of tracks that ended can be taken, so two people on
 screen at once never share one; output IDs are the tracker's own numbers (never reused), so a returned ID cannot
-collide with a new one. The pipeline translates the tracker's events and the per-track counts (blinks) into these
-IDs (``FaceTracker.ids``), so rows, events and the summary carry one set. Measured with ``benchmarks/identity.py``
-(docs/tracking.md).
+collide with a new one. The pipeline keeps each track's ID on its ``FaceTrack`` (``person``) and translates the
+tracker's events and the per-track counts (blinks) into these IDs, so rows, events and the summary carry one set.
+Measured with ``benchmarks/identity.py`` (docs/tracking.md).
 
 Chunks of ``facetrack batch --chunk-seconds`` run apart, each with its own re-identifier; each keeps the views of
 every identity it described (:meth:`ReIdentifier.identities`), and after the chunks the same rule links an ID begun
@@ -196,20 +196,20 @@ class ReIdentifier(Analyser):
         """Every identity described in this run (ended tracks and those still on screen): its views (descriptors
         as lists), first good view and last seen (seconds of video). ``facetrack batch`` keeps them per chunk to
         link identities across chunks (:func:`link_across_chunks`)."""
-        out = dict(self.described)
-        for s in self.on_screen.values():
-            if s.views is not None:
-                self._note(out, s)
         return {ident: {"views": [np.asarray(v).round(5).tolist() for v in views], "first_s": first, "last_s": last}
-                for ident, (views, first, last, _, _) in out.items()}
+                for ident, (views, first, last, _, _) in self._described_now().items()}
 
     def thumbnails(self) -> dict[int, np.ndarray]:
         """Every described identity's best view (a BGR crop), ended tracks and those on screen."""
+        return {ident: v[3] for ident, v in self._described_now().items() if v[3] is not None}
+
+    def _described_now(self) -> dict:
+        """``described`` with the tracks still on screen noted in."""
         out = dict(self.described)
         for s in self.on_screen.values():
             if s.views is not None:
                 self._note(out, s)
-        return {ident: v[3] for ident, v in out.items() if v[3] is not None}
+        return out
 
     def _keep(self, views: list) -> list:
         """The first view and the latest ones, ``views`` in all."""

@@ -27,9 +27,10 @@ svg text{font:11px system-ui,sans-serif;fill:#555}"""
 
 
 def _rows(path: Path) -> dict[int, dict[str, np.ndarray]]:
-    """A facetrack CSV's per-ID series: time_s, frame, lm_score, yaw, pitch, roll, eye, mouth_open, blink."""
+    """A facetrack CSV's per-ID series: time_s, frame, lm_score, yaw, pitch, roll, eye, mouth_open, blink, and the
+    face's box (x0, y0, x1, y1)."""
     cols = ("time_s", "frame", "lm_score", "yaw", "pitch", "roll", "eye_open_left", "eye_open_right", "mouth_open",
-            "blink")
+            "blink", "box_x", "box_y", "box_w", "box_h")
     per: dict[int, list] = {}
     try:
         with open(path, newline="") as f:
@@ -46,6 +47,8 @@ def _rows(path: Path) -> dict[int, dict[str, np.ndarray]]:
         a = np.array(v, dtype=np.float64)
         s = {c: a[:, i] for i, c in enumerate(cols)}
         s["eye"] = np.nanmean(np.stack([s.pop("eye_open_left"), s.pop("eye_open_right")]), 0)
+        x, y, w, h = (s.pop(c) for c in ("box_x", "box_y", "box_w", "box_h"))
+        s["box"] = np.stack([x, y, x + w, y + h], 1)
         out[tid] = s
     return out
 
@@ -150,9 +153,6 @@ def video_page(title: str, csv_path: Path, video: str | None = None, people: dic
                back: str | None = None) -> str:
     """One video's page: timeline, then per ID its picture, time on screen, blinks a minute and curves."""
     series = _rows(csv_path)
-    boxes = _read_boxes(csv_path)
-    for tid in series:
-        series[tid]["box"] = boxes[tid]
     people = people or {}
     thumbs = {tid: people[tid][1] for tid in series if tid in people and people[tid][1]}
     missing = {tid: s for tid, s in series.items() if tid not in thumbs}
@@ -177,15 +177,6 @@ def video_page(title: str, csv_path: Path, video: str | None = None, people: dic
                 f'<br>{_svg_lines(s["time_s"], [("eyes", s["eye"], COLORS[3]), ("mouth", s["mouth_open"], COLORS[4])], 0, 1, t_end)}'
                 "</div></div>")
     return _page(title, "".join(body))
-
-
-def _read_boxes(path: Path) -> dict[int, np.ndarray]:
-    out: dict[int, list] = {}
-    with open(path, newline="") as f:
-        for d in csv.DictReader(f):
-            x, y, w, h = (float(d[c]) for c in ("box_x", "box_y", "box_w", "box_h"))
-            out.setdefault(int(d["track_id"]), []).append((x, y, x + w, y + h))
-    return {k: np.array(v) for k, v in out.items()}
 
 
 def _page(title: str, body: str) -> str:

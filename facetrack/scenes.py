@@ -84,32 +84,65 @@ def frame_matrix(t: float, face_centre, base_scale: float, phase: np.ndarray) ->
     return m
 
 
+class _Clip:
+    """An H.264 clip written frame by frame (BGR frames; x264 ``veryfast``; ``gop``: a keyframe every that many
+    frames, default x264's own). Finalised when the ``with`` block ends."""
+
+    def __init__(self, out: Path, w: int, h: int, crf: int, gop: int | None = None, fps: int = FPS):
+        import av
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self.c, self.fps, self.i = av.open(str(out), "w"), fps, 0
+        self.st = self.c.add_stream("libx264", rate=fps)
+        self.st.width, self.st.height, self.st.pix_fmt = w, h, "yuv420p"
+        self.st.options = {"crf": str(crf), "preset": "veryfast",
+                           **({"g": str(gop), "keyint_min": str(gop)} if gop else {})}
+
+    def write(self, frame: np.ndarray) -> None:
+        import av
+        fr = av.VideoFrame.from_ndarray(frame, format="bgr24")
+        fr.pts, fr.time_base = self.i, Fraction(1, self.fps)
+        for pk in self.st.encode(fr):
+            self.c.mux(pk)
+        self.i += 1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            for pk in self.st.encode(None):
+                self.c.mux(pk)
+        finally:
+            self.c.close()
+
+
+def _visible(boxes: list, w: int, h: int) -> list[float]:
+    """Each box's visible share, boxes in drawing order (a later one is drawn over an earlier one): inside the frame,
+    less the most a later box covers of it."""
+    out = []
+    for k, (x0, y0, x1, y1) in enumerate(boxes):
+        area = max((x1 - x0) * (y1 - y0), 1e-6)
+        inside = max(0, min(x1, w) - max(x0, 0)) * max(0, min(y1, h) - max(y0, 0)) / area
+        cover = max([max(0, min(x1, b[2]) - max(x0, b[0])) * max(0, min(y1, b[3]) - max(y0, b[1])) / area
+                     for b in boxes[k + 1:]] or [0.0])
+        out.append(max(0.0, inside - cover))
+    return out
+
+
 def make_clip(image: np.ndarray, points: np.ndarray, face_px: float, out: Path, seed: int) -> Path:
     """Write ``out`` (H.264, CRF 28) and ``out.truth.csv``; returns the clip path."""
-    import av
-    import cv2
     rng = np.random.default_rng(seed)
     phase = rng.uniform(0, 2 * np.pi, 4)
     lo, hi = points.min(0), points.max(0)
     base = face_px / max(hi[0] - lo[0], 1e-6)
     centre = (lo + hi) / 2
-    out.parent.mkdir(parents=True, exist_ok=True)
     rows = []
-    with av.open(str(out), "w") as c:
-        st = c.add_stream("libx264", rate=FPS)
-        st.width, st.height, st.pix_fmt = W, H, "yuv420p"
-        st.options = {"crf": "28", "preset": "veryfast"}
+    with _Clip(out, W, H, crf=28) as clip:
         for i in range(FRAMES):
             m = frame_matrix(i / FPS, centre, base, phase)
             img = cv2.warpAffine(image, m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-            img = np.clip(img + rng.normal(0, 3.0, img.shape), 0, 255).astype(np.uint8)
-            fr = av.VideoFrame.from_ndarray(img, format="bgr24")
-            fr.pts, fr.time_base = i, Fraction(1, FPS)
-            for p in st.encode(fr):
-                c.mux(p)
+            clip.write(np.clip(img + rng.normal(0, 3.0, img.shape), 0, 255).astype(np.uint8))
             rows.append([i, *np.round(points @ m[:, :2].T + m[:, 2], 3).reshape(-1)])
-        for p in st.encode(None):
-            c.mux(p)
     write_points(Path(str(out) + ".truth.csv"), rows, len(points))
     return out
 
@@ -179,7 +212,6 @@ def scenario(name: str) -> dict:
 def render_scene(name: str, seed: int, pool: list[list], bgs: list[np.ndarray], out: Path, gop: int | None = None) -> Path:
     """Write the clip and ``out.truth.json`` (per frame: [[person, x0, y0, x1, y1, visible], ...]). ``gop``: a
     keyframe every that many frames (where ``facetrack batch --chunk-seconds`` may cut; default: x264's own)."""
-    import av
     rng = np.random.default_rng(seed * 100 + SCENARIOS.index(name))
     sc = scenario(name)
     who = rng.choice(len(pool), 3, replace=False)  # the people of this clip
@@ -187,11 +219,7 @@ def render_scene(name: str, seed: int, pool: list[list], bgs: list[np.ndarray], 
     bg_of = rng.choice(len(bgs), 2, replace=False)
     imgs: dict = {}
     truth = []
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(out), "w") as c:
-        st = c.add_stream("libx264", rate=FPS)
-        st.width, st.height, st.pix_fmt = W, H, "yuv420p"
-        st.options = {"crf": "23", "preset": "veryfast", **({"g": str(gop), "keyint_min": str(gop)} if gop else {})}
+    with _Clip(out, W, H, crf=23, gop=gop) as clip:
         for i in range(int(SECONDS * FPS)):
             t = i / FPS
             scene = next(b for t0, t1, b in sc["scenes"] if t0 <= t < t1)
@@ -209,16 +237,8 @@ def render_scene(name: str, seed: int, pool: list[list], bgs: list[np.ndarray], 
                         imgs[rec.image] = read_image(rec)
                     box = paste(frame, imgs[rec.image], rec.points, SIZE, (x, y))
                     rows.append([p, *box])
-            vis = []
-            for k, (p, *box) in enumerate(rows):  # visible share: inside the frame, not under a later face or a hide
-                x0, y0, x1, y1 = box
-                area = max((x1 - x0) * (y1 - y0), 1e-6)
-                inside = max(0, min(x1, W) - max(x0, 0)) * max(0, min(y1, H) - max(y0, 0)) / area
-                cover = 0.0
-                for q, *b2 in rows[k + 1:]:
-                    cover = max(cover, max(0, min(x1, b2[2]) - max(x0, b2[0])) * max(0, min(y1, b2[3]) - max(y0, b2[1])) / area)
-                hidden = any(t0 <= t < t1 and h == p for t0, t1, h in sc["hides"])
-                vis.append(0.0 if hidden else max(0.0, inside - cover))
+            vis = [0.0 if any(t0 <= t < t1 and h == p for t0, t1, h in sc["hides"]) else v  # a hidden face: 0
+                   for (p, *_), v in zip(rows, _visible([box for _, *box in rows], W, H))]
             for t0, t1, h in sc["hides"]:  # a patch of the other background over the hidden face
                 if t0 <= t < t1:
                     for p, *box in rows:
@@ -228,12 +248,7 @@ def render_scene(name: str, seed: int, pool: list[list], bgs: list[np.ndarray], 
                             ys, xs = slice(max(y0 - m, 0), min(y1 + m, H)), slice(max(x0 - m, 0), min(x1 + m, W))
                             frame[ys, xs] = bgs[bg_of[1]][ys, xs]
             truth.append([[int(p), *[round(float(v), 2) for v in box], round(v, 3)] for (p, *box), v in zip(rows, vis)])
-            fr = av.VideoFrame.from_ndarray(frame, format="bgr24")
-            fr.pts, fr.time_base = i, Fraction(1, FPS)
-            for pk in st.encode(fr):
-                c.mux(pk)
-        for pk in st.encode(None):
-            c.mux(pk)
+            clip.write(frame)
     Path(str(out) + ".truth.json").write_text(json.dumps({"scenario": name, "seed": seed, "fps": FPS,
                                                          "people": [str(Path(pool[w][0].image).stem) for w in who],
                                                          "frames": truth}))
@@ -241,21 +256,6 @@ def render_scene(name: str, seed: int, pool: list[list], bgs: list[np.ndarray], 
 
 
 MEETING = (1920, 1080)
-
-
-def _encoder(c, w: int, h: int, fps: int, crf: int):
-    st = c.add_stream("libx264", rate=fps)
-    st.width, st.height, st.pix_fmt = w, h, "yuv420p"
-    st.options = {"crf": str(crf), "preset": "veryfast"}
-    return st
-
-
-def _write_frame(c, st, frame: np.ndarray, i: int, fps: int) -> None:
-    import av
-    fr = av.VideoFrame.from_ndarray(frame, format="bgr24")
-    fr.pts, fr.time_base = i, Fraction(1, fps)
-    for pk in st.encode(fr):
-        c.mux(pk)
 
 
 def _place(frame, img, rec, iod: float, at) -> tuple[list, np.ndarray]:
@@ -274,7 +274,6 @@ def render_grid(rows: int, cols: int, pool: list[list], out: Path, seed: int = 0
     eyes ``iod`` pixels apart (drawn per tile), each swaying a little in their tile and turning to another frame of
     their own video every ~1.2 s (a new pose, as in speech). Writes the clip (H.264) and ``out.truth.json``: per
     frame ``[[person, x0, y0, x1, y1, visible, [x0, y0, x1, y1, ...68 points]], ...]``."""
-    import av
     rng = np.random.default_rng(seed)
     w, h = size
     tw, th = w // cols, h // rows
@@ -284,9 +283,7 @@ def render_grid(rows: int, cols: int, pool: list[list], out: Path, seed: int = 0
     phase = rng.uniform(0, 2 * np.pi, (rows * cols, 3))
     imgs: dict = {}
     truth = []
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(out), "w") as c:
-        st = _encoder(c, w, h, FPS, crf)
+    with _Clip(out, w, h, crf) as clip:
         for i in range(int(seconds * FPS)):
             t = i / FPS
             frame = np.zeros((h, w, 3), np.uint8)
@@ -305,9 +302,7 @@ def render_grid(rows: int, cols: int, pool: list[list], out: Path, seed: int = 0
                 box, pts = _place(frame, imgs[rec.image], rec, eyes[k], at)
                 faces.append([k, *box, 1.0, np.round(pts, 2).reshape(-1).tolist()])
             truth.append(faces)
-            _write_frame(c, st, frame, i, FPS)
-        for pk in st.encode(None):
-            c.mux(pk)
+            clip.write(frame)
     Path(str(out) + ".truth.json").write_text(json.dumps({"scene": f"grid{rows}x{cols}", "seed": seed, "fps": FPS,
                                                          "frames": truth}))
     return out
@@ -320,7 +315,6 @@ def render_crowd(pool: list[list], bgs: list[np.ndarray], out: Path, seed: int =
     box ``width`` pixels), entering and leaving over ``frames`` frames, several on screen at once; a face nearer the
     camera (larger) is drawn over a farther one. Truth as :func:`render_grid`'s, with each face's visible share
     (inside the frame, not under a nearer face)."""
-    import av
     rng = np.random.default_rng(seed)
     w, h = size
     who = rng.choice(len(pool), people, replace=len(pool) < people)
@@ -331,9 +325,7 @@ def render_crowd(pool: list[list], bgs: list[np.ndarray], out: Path, seed: int =
     bg = bgs[rng.integers(len(bgs))]
     imgs: dict = {}
     truth = []
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(out), "w") as c:
-        st = _encoder(c, w, h, FPS, crf)
+    with _Clip(out, w, h, crf) as clip:
         for i in range(frames):
             frame = bg.copy()
             rows = []
@@ -349,17 +341,9 @@ def render_crowd(pool: list[list], bgs: list[np.ndarray], out: Path, seed: int =
                 iod = sizes[k] * _iod(rec.points) / max(float(np.ptp(rec.points[:, 0])), 1e-6)
                 box, pts = _place(frame, imgs[rec.image], rec, iod, at)
                 rows.append([int(k), *box, np.round(pts, 2).reshape(-1).tolist()])
-            faces = []
-            for j, (k, x0, y0, x1, y1, pts) in enumerate(rows):
-                area = max((x1 - x0) * (y1 - y0), 1e-6)
-                inside = max(0, min(x1, w) - max(x0, 0)) * max(0, min(y1, h) - max(y0, 0)) / area
-                cover = max([max(0, min(x1, b[3]) - max(x0, b[1])) * max(0, min(y1, b[4]) - max(y0, b[2])) / area
-                             for b in rows[j + 1:]] or [0.0])
-                faces.append([k, x0, y0, x1, y1, round(max(0.0, inside - cover), 3), pts])
-            truth.append(faces)
-            _write_frame(c, st, frame, i, FPS)
-        for pk in st.encode(None):
-            c.mux(pk)
+            vis = _visible([r[1:5] for r in rows], w, h)
+            truth.append([[k, x0, y0, x1, y1, round(v, 3), pts] for (k, x0, y0, x1, y1, pts), v in zip(rows, vis)])
+            clip.write(frame)
     Path(str(out) + ".truth.json").write_text(json.dumps({"scene": "crowd", "seed": seed, "fps": FPS,
                                                          "frames": truth}))
     return out
@@ -371,14 +355,11 @@ def render_appearances(segments: list[tuple], pool: list[list], out: Path, size:
     ``pool``, which of their frames, where across the frame: 0-1, default the middle), e.g. A, then B, then A again
     in other views. Writes the clip and ``out.truth.json`` (per frame ``[[person, x0, y0, x1, y1, 1.0]]``) for the
     people index's tests."""
-    import av
     w, h = size
     end = max(seg[1] for seg in segments)
     imgs: dict = {}
     truth = []
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(out), "w") as c:
-        st = _encoder(c, w, h, FPS, crf)
+    with _Clip(out, w, h, crf) as clip:
         for i in range(int(round(end * FPS))):
             t = i / FPS
             frame = np.full((h, w, 3), 110, np.uint8)
@@ -392,8 +373,6 @@ def render_appearances(segments: list[tuple], pool: list[list], out: Path, size:
                     box = paste(frame, imgs[rec.image], rec.points, face, at)
                     rows.append([int(who), *[round(float(v), 2) for v in box], 1.0])
             truth.append(rows)
-            _write_frame(c, st, frame, i, FPS)
-        for pk in st.encode(None):
-            c.mux(pk)
+            clip.write(frame)
     Path(str(out) + ".truth.json").write_text(json.dumps({"scene": "appearances", "fps": FPS, "frames": truth}))
     return out

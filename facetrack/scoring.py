@@ -18,7 +18,7 @@ from pipnet_model.metrics import nme_per_face, nmf
 from pipnet_model.schemes import SCHEMES
 
 from .scenes import read_points
-from .tracking import iou_matrix, linear_assignment
+from .tracking import associate, iou_matrix, linear_assignment
 
 
 def read_rows(path: Path, n: int = 68) -> list[tuple[int, float, int, np.ndarray]]:
@@ -96,12 +96,9 @@ def score_identity(truth: list, tracks: dict, min_iou: float = 0.5, min_visible:
         for p, *_ in care:
             present.setdefault(p, set()).add(f)
         used_pred = set()
-        if care and preds:
-            iou = iou_matrix(np.array([x[1:5] for x in care]), np.array([b for _, b in preds]))
-            for r, c in zip(*linear_assignment(-iou)):
-                if iou[r, c] >= min_iou:
-                    pairs.append((f, care[r][0], preds[c][0]))
-                    used_pred.add(c)
+        for r, c in associate([x[1:5] for x in care], [b for _, b in preds], min_iou)[0]:
+            pairs.append((f, care[r][0], preds[c][0]))
+            used_pred.add(c)
         extra = [k for k in range(len(preds)) if k not in used_pred]
         if dont and extra:  # faces reported where a half-hidden face is: don't care
             iou = iou_matrix(np.array([preds[k][1] for k in extra]), np.array([x[1:5] for x in dont]))
@@ -180,14 +177,11 @@ def score_many(truth: list, faces: dict, min_iou: float = 0.5, min_visible: floa
         care = [g for g in gts if g[5] >= min_visible]
         preds = faces.get(f, [])
         hit = np.zeros(len(care), bool)
-        if care and preds:
-            iou = iou_matrix(np.array([g[1:5] for g in care]), np.array([b for _, b, _ in preds]))
-            for r, c in zip(*linear_assignment(-iou)):
-                if iou[r, c] >= min_iou:
-                    hit[r] = True
-                    gt = np.asarray(care[r][6], np.float64).reshape(-1, 2)
-                    nmes.append(float(nme_per_face(preds[c][2][None], gt[None], scheme)[0]))
-                    nme_by.setdefault(_bucket(float(np.linalg.norm(gt[36] - gt[45]))), []).append(nmes[-1])
+        for r, c in associate([g[1:5] for g in care], [b for _, b, _ in preds], min_iou)[0]:
+            hit[r] = True
+            gt = np.asarray(care[r][6], np.float64).reshape(-1, 2)
+            nmes.append(float(nme_per_face(preds[c][2][None], gt[None], scheme)[0]))
+            nme_by.setdefault(_bucket(float(np.linalg.norm(gt[36] - gt[45]))), []).append(nmes[-1])
         for g, h in zip(care, hit):
             gt = np.asarray(g[6], np.float64).reshape(-1, 2)
             by.setdefault(_bucket(float(np.linalg.norm(gt[36] - gt[45]))), []).append(int(h))
@@ -212,13 +206,9 @@ def true_people(truth: dict, boxes: dict, min_iou: float = 0.5) -> dict[int, str
     votes: dict[int, dict[int, int]] = {}
     for f, faces in enumerate(truth["frames"]):
         preds = boxes.get(f, [])
-        if not faces or not preds:
-            continue
-        iou = iou_matrix(np.array([x[1:5] for x in faces]), np.array([b for _, b in preds]))
-        for r, c in zip(*linear_assignment(-iou)):
-            if iou[r, c] >= min_iou:
-                v = votes.setdefault(preds[c][0], {})
-                v[faces[r][0]] = v.get(faces[r][0], 0) + 1
+        for r, c in associate([x[1:5] for x in faces], [b for _, b in preds], min_iou)[0]:
+            v = votes.setdefault(preds[c][0], {})
+            v[faces[r][0]] = v.get(faces[r][0], 0) + 1
     return {tid: truth["people"][max(v, key=v.get)] for tid, v in votes.items()}
 
 

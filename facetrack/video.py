@@ -25,7 +25,6 @@ from .errors import FacetrackError
 log = logging.getLogger("facetrack.video")
 
 
-
 @dataclass
 class VideoFrame:
     index: int
