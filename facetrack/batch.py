@@ -143,6 +143,8 @@ class JobRunner:
                 for k, p in finals.items():
                     os.replace(_part(p), p)
             elif reid is not None:  # the chunk's identities, for the merger to link across chunks
+                if o.people:
+                    _write_thumbs(_chunk_people_dir(out, job.rel, job.chunk), reid.thumbnails())
                 f = _identities_file(out, job.rel, job.chunk)
                 tmp = f.with_name(f.name + ".part")
                 tmp.write_text(json.dumps(reid.identities()))
@@ -234,13 +236,15 @@ def merge_chunks(rel: str, n_chunks: int, o: BatchOptions) -> dict:
     parts = [_records_part(out, rel, k) for k in range(n_chunks)]
     # pass 1: each chunk's IDs, the faces of its first and last frames, and every ID's time on screen
     chunks = []
+    step = _FrameStep()
     for p in parts:
         ids, first, last, spans = set(), [], [], {}
         for r in _records(p):
             tid, f, t = r["track_id"], r["frame"], r["time_s"]
             ids.add(tid)
-            sp = spans.setdefault(tid, [t, t])
-            sp[0], sp[1] = min(sp[0], t), max(sp[1], t)
+            sp = spans.setdefault(tid, [t, t, 0])
+            sp[0], sp[1], sp[2] = min(sp[0], t), max(sp[1], t), sp[2] + 1  # first, last second, rows (frames)
+            step.add(f, t)
             if not first or f == first[0]["frame"]:
                 first.append(r)
             if not last or f > last[0]["frame"]:
@@ -261,7 +265,10 @@ def merge_chunks(rel: str, n_chunks: int, o: BatchOptions) -> dict:
                     used.add(i)
                     m[b[j]["track_id"]] = mapping[k - 1][a[i]["track_id"]]
         mapping.append(m)
-    _link_identities(out, rel, [c["spans"] for c in chunks], mapping)
+    described = _link_identities(out, rel, [c["spans"] for c in chunks], mapping)
+    if o.people:
+        _write_chunked_people(out, rel, len(parts), [c["spans"] for c in chunks], mapping, described or {},
+                              step.fps())
     # pass 2: every format from the records
     finals = output_paths(out, rel, o)
     info = SinkInfo(rel, 0.0, 0, 0, False, _num_points(o))
@@ -298,30 +305,49 @@ def _num_points(o: BatchOptions) -> int:
     return read_meta(resolve_model_path(o.track.model)).num_points
 
 
+class _FrameStep:
+    """The frame rate of a chunked video from its records (frame numbers and seconds), first and last seen."""
+
+    def __init__(self):
+        self.lo = self.hi = None
+
+    def add(self, frame: int, t: float) -> None:
+        if self.lo is None or frame < self.lo[0]:
+            self.lo = (frame, t)
+        if self.hi is None or frame > self.hi[0]:
+            self.hi = (frame, t)
+
+    def fps(self) -> float:
+        if self.lo is None or self.hi[1] <= self.lo[1]:
+            return 25.0
+        return (self.hi[0] - self.lo[0]) / (self.hi[1] - self.lo[1])
+
+
 def _link_identities(out: Path, rel: str, spans_by_chunk: list[dict[int, list[float]]],
-                     mapping: list[dict[int, int]]) -> None:
+                     mapping: list[dict[int, int]]) -> dict[tuple[int, int], dict] | None:
     """Re-identification across chunks (when every chunk kept its identities' views): an ID that began inside a
     later chunk takes an earlier chunk's ID by appearance (:func:`facetrack.reid.link_across_chunks`); ``mapping``
-    is updated in place. Without the views (no ``reid`` extra) the IDs stay as the box stitching left them."""
+    is updated in place. Without the views (no ``reid`` extra) the IDs stay as the box stitching left them.
+    Returns what each chunk's re-identifier described, by (chunk, its ID) (None without the views)."""
     files = [_identities_file(out, rel, k) for k in range(len(spans_by_chunk))]
     try:
         if not all(f.is_file() for f in files):
-            return
+            return None
+        described = {(k, int(ident)): d for k, f in enumerate(files) for ident, d in json.loads(f.read_text()).items()}
         from .reid import link_across_chunks
         spans: dict[int, list[float]] = {}
         for k, chunk_spans in enumerate(spans_by_chunk):
-            for local, (t0, t1) in chunk_spans.items():
+            for local, (t0, t1, _) in chunk_spans.items():
                 sp = spans.setdefault(mapping[k][local], [t0, t1])
                 sp[0], sp[1] = min(sp[0], t0), max(sp[1], t1)
         views: dict[int, list] = {}
         seen: dict[int, float] = {}
-        for k, f in enumerate(files):
-            for ident, d in json.loads(f.read_text()).items():
-                i = mapping[k].get(int(ident))
-                if i is None:  # described, but no row carries it (it took another ID back)
-                    continue
-                views.setdefault(i, []).extend(d["views"])
-                seen[i] = seen.get(i, 0.0) + d["last_s"] - d["first_s"]
+        for (k, ident), d in described.items():
+            i = mapping[k].get(ident)
+            if i is None:  # described, but no row carries it (it took another ID back)
+                continue
+            views.setdefault(i, []).extend(d["views"])
+            seen[i] = seen.get(i, 0.0) + d["last_s"] - d["first_s"]
         # IDs of later chunks that no box stitching continued: a person who appeared (or came back) there
         new = [i for k, m in enumerate(mapping) if k for local, i in m.items()
                if i == k * ID_STRIDE + local and i in spans]
@@ -331,6 +357,7 @@ def _link_identities(out: Path, rel: str, spans_by_chunk: list[dict[int, list[fl
                 while i in links:
                     i = links[i]
                 m[local] = i
+        return described
     finally:
         for f in files:
             f.unlink(missing_ok=True)
@@ -341,27 +368,89 @@ def _people_file(out: Path, rel: str) -> Path:
     return out / ".people" / (rel + ".json")
 
 
+def _thumbs_dir(out: Path, rel: str) -> Path:
+    """A video's people's pictures (``ID.jpg``), beside its people file."""
+    return _people_file(out, rel).parent / Path(rel).name
+
+
+def _chunk_people_dir(out: Path, rel: str, chunk: int) -> Path:
+    """A chunk's people's pictures, kept for the merger to pick each person's best."""
+    return out / ".people" / f"{rel}.chunk{chunk}"
+
+
+def _write_thumbs(d: Path, thumbs: dict) -> None:
+    import cv2
+    d.mkdir(parents=True, exist_ok=True)
+    for pid, im in thumbs.items():
+        cv2.imwrite(str(d / f"{pid}.jpg"), im)
+
+
+def _finish_people_file(out: Path, rel: str, recs: dict) -> None:
+    f = _people_file(out, rel)
+    f.parent.mkdir(parents=True, exist_ok=True)
+    tmp = f.with_name(f.name + ".part")
+    tmp.write_text(json.dumps(recs))
+    os.replace(tmp, f)
+
+
 def _write_video_people(out: Path, rel: str, ft, fps) -> None:
     """A video's people, kept beside its outputs for the linking across videos: per ID its rows carry, the
     re-identifier's views (descriptors of good views), first and last second on screen, seconds on screen, and its
     best view as ``.people/REL/ID.jpg``."""
-    import cv2
     ident = ft.identifier
     views = ident.identities()
-    thumbs = ident.thumbnails()
-    f = _people_file(out, rel)
-    (f.parent / Path(rel).name).mkdir(parents=True, exist_ok=True)
     recs = {}
     for pid, p in ft.people().items():
         if pid not in views:  # never seen well enough to be described: not linkable
             continue
         recs[str(pid)] = {"views": views[pid]["views"], "first_s": round(p["first_s"], 3), "last_s": round(p["last_s"], 3),
                           "seconds": round(p["frames"] / float(fps or 25), 3)}
-        if pid in thumbs:
-            cv2.imwrite(str(f.parent / Path(rel).name / f"{pid}.jpg"), thumbs[pid])
-    tmp = f.with_name(f.name + ".part")
-    tmp.write_text(json.dumps(recs))
-    os.replace(tmp, f)
+    _write_thumbs(_thumbs_dir(out, rel), {pid: im for pid, im in ident.thumbnails().items() if str(pid) in recs})
+    _finish_people_file(out, rel, recs)
+
+
+PEOPLE_VIEWS = 8  # views a chunked video keeps per ID for the people index: spread over its time on screen
+
+
+def _write_chunked_people(out: Path, rel: str, n_chunks: int, spans_by_chunk: list[dict], mapping: list[dict],
+                          described: dict[tuple[int, int], dict], fps: float) -> None:
+    """A chunked video's people file, as :func:`_write_video_people` writes a whole video's: per final ID (after
+    stitching and re-identification across chunks) the views its chunks described (``PEOPLE_VIEWS`` at most, spread
+    in time), its first and last second, seconds on screen (its rows over the frame rate) and its best picture of
+    all its chunks'; the chunks' pictures are removed."""
+    import shutil
+    spans: dict[int, list] = {}
+    for k, chunk_spans in enumerate(spans_by_chunk):
+        for local, (t0, t1, n) in chunk_spans.items():
+            sp = spans.setdefault(mapping[k][local], [t0, t1, 0])
+            sp[0], sp[1], sp[2] = min(sp[0], t0), max(sp[1], t1), sp[2] + n
+    views: dict[int, list] = {}
+    best: dict[int, tuple[float, Path]] = {}
+    for (k, local), d in sorted(described.items()):
+        i = mapping[k].get(local)
+        if i is None:
+            continue
+        views.setdefault(i, []).extend(d["views"])
+        pic = _chunk_people_dir(out, rel, k) / f"{local}.jpg"
+        if pic.is_file() and d.get("quality", 0.0) > best.get(i, (-1.0, None))[0]:
+            best[i] = (d.get("quality", 0.0), pic)
+    recs = {}
+    for i, v in views.items():
+        if i not in spans or not v:
+            continue
+        keep = v if len(v) <= PEOPLE_VIEWS else [v[round(j * (len(v) - 1) / (PEOPLE_VIEWS - 1))]
+                                                   for j in range(PEOPLE_VIEWS)]
+        t0, t1, n = spans[i]
+        recs[str(i)] = {"views": keep, "first_s": round(t0, 3), "last_s": round(t1, 3), "seconds": round(n / fps, 3)}
+    d = _thumbs_dir(out, rel)
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True, exist_ok=True)
+    for i, (_, pic) in best.items():
+        if str(i) in recs:
+            shutil.copyfile(pic, d / f"{i}.jpg")
+    for k in range(n_chunks):
+        shutil.rmtree(_chunk_people_dir(out, rel, k), ignore_errors=True)
+    _finish_people_file(out, rel, recs)
 
 
 PEOPLE_COLUMNS = ("person_id", "video", "track_id", "first_s", "last_s", "seconds")
@@ -399,7 +488,7 @@ def link_people(out: Path, rels: list[str], threshold: float = 0.5) -> dict:
             p = persons[i]
             p["views"] = (p["views"] + [np.asarray(v) for v in d["views"]])[-12:]  # the latest views, bounded
             p["videos"].add(rel)
-            thumb = f.parent / Path(rel).name / f"{tid}.jpg"
+            thumb = _thumbs_dir(out, rel) / f"{tid}.jpg"
             if p["thumb"] is None and thumb.is_file():
                 p["thumb"] = thumb
             rows.append({"person_id": i + 1, "video": rel, "track_id": int(tid), "first_s": d["first_s"],
@@ -481,8 +570,6 @@ def run_batch(inputs: list[str], o: BatchOptions, progress: bool = True) -> dict
         if o.track.reid is False or not available():
             raise FacetrackError("--people links people across videos by their faces' descriptors: it needs "
                                  "re-identification (pip install 'facetrack[reid]', and no --no-reid)")
-        if o.chunk_seconds:
-            raise FacetrackError("--people cannot be combined with --chunk-seconds yet")
         o.track.reid = True
     items = expand_inputs(inputs)
     if not items:

@@ -194,10 +194,12 @@ class ReIdentifier(Analyser):
 
     def identities(self) -> dict[int, dict]:
         """Every identity described in this run (ended tracks and those still on screen): its views (descriptors
-        as lists), first good view and last seen (seconds of video). ``facetrack batch`` keeps them per chunk to
-        link identities across chunks (:func:`link_across_chunks`)."""
-        return {ident: {"views": [np.asarray(v).round(5).tolist() for v in views], "first_s": first, "last_s": last}
-                for ident, (views, first, last, _, _) in self._described_now().items()}
+        as lists), first good view and last seen (seconds of video), and its best view's quality (mean landmark
+        score of the view :meth:`thumbnails` gives). ``facetrack batch`` keeps them per chunk to link identities
+        across chunks (:func:`link_across_chunks`) and per video for the people index."""
+        return {ident: {"views": [np.asarray(v).round(5).tolist() for v in views], "first_s": first, "last_s": last,
+                        "quality": round(float(q), 4)}
+                for ident, (views, first, last, _, q) in self._described_now().items()}
 
     def thumbnails(self) -> dict[int, np.ndarray]:
         """Every described identity's best view (a BGR crop), ended tracks and those on screen."""

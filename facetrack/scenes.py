@@ -350,16 +350,16 @@ def render_crowd(pool: list[list], bgs: list[np.ndarray], out: Path, seed: int =
 
 
 def render_appearances(segments: list[tuple], pool: list[list], out: Path, size: tuple[int, int] = (W, H),
-                       face: float = SIZE, crf: int = 23) -> Path:
+                       face: float = SIZE, crf: int = 23, gop: int | None = None) -> Path:
     """People on a plain frame, cut together: ``segments`` are ``(t0, t1, person, view[, x])`` (a person of
     ``pool``, which of their frames, where across the frame: 0-1, default the middle), e.g. A, then B, then A again
     in other views. Writes the clip and ``out.truth.json`` (per frame ``[[person, x0, y0, x1, y1, 1.0]]``) for the
-    people index's tests."""
+    people index's tests. ``gop``: a keyframe every that many frames (chunks for ``batch --chunk-seconds``)."""
     w, h = size
     end = max(seg[1] for seg in segments)
     imgs: dict = {}
     truth = []
-    with _Clip(out, w, h, crf) as clip:
+    with _Clip(out, w, h, crf, gop=gop) as clip:
         for i in range(int(round(end * FPS))):
             t = i / FPS
             frame = np.full((h, w, 3), 110, np.uint8)

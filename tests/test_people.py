@@ -27,7 +27,8 @@ def test_three_clips_give_exactly_two_people(tmp_path, detector_model):
     scenes.render_appearances([(0, 3, a, 0)], pool, arch / "1_a.mp4")
     scenes.render_appearances([(0, 3, b, 0)], pool, arch / "2_b.mp4")
     # a cut to B elsewhere in the frame, and back to A (the framing changes with each cut, as in an edited video)
-    scenes.render_appearances([(0, 2.5, a, 1, 0.3), (2.5, 5, b, 1, 0.7), (5, 7.5, a, 2, 0.3)], pool, arch / "3_aba.mp4")
+    scenes.render_appearances([(0, 2.5, a, 1, 0.3), (2.5, 5, b, 1, 0.7), (5, 7.5, a, 2, 0.3)], pool, arch / "3_aba.mp4",
+                              gop=25)  # a keyframe a second: chunks for --chunk-seconds below
     out = tmp_path / "out"
     o = BatchOptions(out=str(out), workers=2, people=True,
                      track=TrackOptions(device="cpu", detector_model=str(detector_model)))
@@ -52,6 +53,23 @@ def test_three_clips_give_exactly_two_people(tmp_path, detector_model):
     assert {(r["person_id"], r["video"]) for r in rows} <= {(r["person_id"], r["video"]) for r in again}
     assert {r["person_id"] for r in again if r["video"] == "4_b"} == {p for p, v in videos.items() if "2_b" in v}
 
+    # the cut clip in chunks (--chunk-seconds 2: borders at 2, 4, 6 s, A's second appearance begins in a chunk of
+    # its own): one people file for the video, A's time on screen summed over the chunks, the chunks' pictures gone
+    chunked = tmp_path / "chunked"
+    res = run_batch([str(arch / "1_a.mp4"), str(arch / "3_aba.mp4")], BatchOptions(
+        out=str(chunked), workers=2, people=True, chunk_seconds=2.0,
+        track=TrackOptions(device="cpu", detector_model=str(detector_model))), progress=False)
+    assert res["done"] == 2 and res["people"] == 2, res
+    assert json.loads((chunked / "manifest.jsonl").read_text().splitlines()[1])["chunks"] == 4
+    crows = read_people(chunked)
+    a_id = {r["person_id"] for r in crows if r["video"] == "1_a"}
+    assert len(a_id) == 1 and {r["person_id"] for r in crows if r["video"] == "3_aba"} == a_id | {2}
+    assert sum(r["seconds"] for r in crows if r["person_id"] in a_id and r["video"] == "3_aba") == \
+        pytest.approx(5.0, abs=0.6)
+    assert {r["track_id"] for r in crows if r["video"] == "3_aba"} <= \
+        {int(line.split(",")[2]) for line in (chunked / "3_aba.csv").read_text().splitlines()[1:]}
+    assert (chunked / "people" / "2.jpg").is_file() and not list((chunked / ".people").glob("*.chunk*"))
+
     # the report: the people (their pictures), every video's page with its timeline and curves, self-contained
     from facetrack.report import build_report
     rep = build_report(out)
@@ -73,7 +91,7 @@ def test_three_clips_give_exactly_two_people(tmp_path, detector_model):
     assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
-def test_people_without_the_reid_extra_or_with_chunks_is_one_line(tmp_path):
+def test_people_without_the_reid_extra_is_one_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "facetrack", "batch", str(tmp_path), "--out", str(tmp_path / "o"),
                         "--people", "--no-reid"], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
