@@ -18,6 +18,7 @@ from pipnet_model.geometry import landmark_box as _points_box
 from pipnet_model.progress import Progress
 
 from .crop_policy import CropPolicy
+from .cuts import ShotCuts
 from .detectors import DEFAULT_DETECTOR, Detector, create_detector, detect_boxes
 from .errors import FacetrackError
 from .interfaces import Analyser, Predictor, Smoother
@@ -75,7 +76,8 @@ class TrackOptions:
     smoother: str = _opt("kalman", "kalman: head motion and face shape smoothed apart (default); kalman-points: "
                          "every point on its own", _smoothers)
     iou_threshold: float = _opt(0.3, "a detection matches a track when their boxes overlap this much (IoU)")
-    min_hits: int = _opt(2, "good frames before a new face is reported (after the video's first frames)")
+    min_hits: int = _opt(2, "good frames before a new face is reported (after the first frames of the video and of "
+                         "each shot)")
     max_age: int = _opt(10, "frames a face may look lost before its track ends")
     min_landmark_score: float = _opt(0.2, "mean landmark score below which a crop is taken as not a face")
     refine_new: int = _opt(2, "extra re-crops on a new track's own landmarks (then on while the crop still moves)")
@@ -87,6 +89,9 @@ class TrackOptions:
                          "upright ones; docs/pose.md)")
     openness: bool = _opt(True, "eye and mouth openness and blinks (68-point models)")
     head_pose: bool = _opt(True, "yaw, pitch, roll (68-point models)")
+    cuts: bool = _opt(True, "a shot cut (the frame jumps to another shot) ends every track: the faces after it start "
+                      "new tracks, so one ID never runs from one person onto another across a cut (with "
+                      "re-identification a person seen again gets their ID back; facetrack.cuts)")
     reid: bool | None = _opt(None, "a person who comes back gets their ID back (dlib's face descriptor): on by "
                              "default when facetrack[reid] is installed; --reid without it is an error, --no-reid "
                              "turns it off", type=bool)
@@ -203,6 +208,9 @@ class FaceTracker:
         self.ended: list[FaceTrack] = []
         self._gone: dict[int, int] = {}
         self.schedule = DetectSchedule(o.detect_every)
+        self.shot_cuts = ShotCuts() if o.cuts else None
+        self.cuts = 0         # shot cuts seen since the reset
+        self._shot_start = 0  # the frame (counted as ``processed``) the current shot began at
         self.index = self.start_index = start_index
         self.processed = 0  # frames updated since the reset (the detection cadence counts these)
         self.timings = {"detect": 0.0, "landmarks": 0.0, "track": 0.0, "smooth": 0.0}
@@ -220,6 +228,8 @@ class FaceTracker:
         if time_s is None:
             time_s = self.index / 30.0
         self.tracker.begin_frame(self.index)
+        if self.shot_cuts is not None and self.shot_cuts(frame):
+            self._cut()
         new = self._detect(frame, time_s) if self.schedule.due(self.processed, bool(self.faces)) else set()
         faces = [self.faces[t.track_id] for t in self.tracker.tracks]
         lms, confs = self._landmarks(frame, faces, new)
@@ -246,6 +256,14 @@ class FaceTracker:
         return [TrackEvent(e.kind, ids.get(e.track_id, e.track_id), e.index) for e in self.tracker.pop_events()]
 
     # ------------------------------------------------------------------------------------ the stages
+    def _cut(self) -> None:
+        """A shot cut: every track ends (their ``ended`` events are this frame's) and the detector runs; the new
+        shot's faces are reported from its first frame, as a video's are."""
+        self.cuts += 1
+        self._end(self.tracker.end_all())
+        self.schedule.need = True
+        self._shot_start = self.processed
+
     def _detect(self, frame: np.ndarray, time_s: float) -> set[int]:
         """Run the detector; associate its (adapted) boxes with the tracks; returns the new tracks' numbers (each
         gets its FaceTrack)."""
@@ -325,6 +343,7 @@ class FaceTracker:
             out.update(a.summary({k: [f.states[i] for f in fs] for k, fs in people.items()}))
         if self.identifier is not None:
             out.update(self.identifier.summary({k: [f.seen for f in fs] for k, fs in people.items()}))
+        out["cuts"] = self.cuts
         tr = self.tracker
         out["over_max_faces"] = {"max_faces": self.o.max_faces, "detections": tr.over_limit_runs,
                                  "most_left_out": tr.over_limit_most}
@@ -340,7 +359,7 @@ class FaceTracker:
             t = f.track
             if t.misses > 0 or t.landmarks is None:
                 continue  # not supported this frame: say nothing rather than something stale
-            if t.state != "confirmed" and self.processed >= self.o.min_hits:
+            if t.state != "confirmed" and self.processed - self._shot_start >= self.o.min_hits:
                 continue
             sm = f.smoother(t.landmarks, time_s)
             self.crop_policy.lead(self.tracker, f, f.smoother.velocity(), dt)
