@@ -63,7 +63,8 @@ def run_batch_chunked(clip: Path, out_csv: Path, args: list[str], chunk_s: float
 
 
 VARIANTS = {"none": ["--no-reid"], "reid": ["--reid"], "reid_upright": ["--reid", "--upright"],
-            "reid_chunked": ["--reid"], "none_chunked": ["--no-reid"]}  # *_chunked: batch --chunk-seconds
+            "reid_chunked": ["--reid"], "none_chunked": ["--no-reid"],  # *_chunked: batch --chunk-seconds
+            "reid_no_cuts": ["--reid", "--no-cuts"], "none_no_cuts": ["--no-reid", "--no-cuts"]}
 
 
 def people_index(clips: list[Path], out: Path) -> dict:
