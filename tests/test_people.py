@@ -91,6 +91,26 @@ def test_three_clips_give_exactly_two_people(tmp_path, detector_model):
     assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+def test_cluster_people_links_across_videos_never_within_one():
+    """The linking rule on made-up descriptors: A in three videos and B in two are linked by their closest views;
+    two IDs of one video stay two people however alike (the video's own tracking kept them apart); a stranger
+    stays alone."""
+    import numpy as np
+    from facetrack.batch import cluster_people
+    rng = np.random.default_rng(1)
+    a, b, c = (rng.normal(size=128) * 0.1 for _ in range(3))
+
+    def views(p, n=2):
+        return [(p + rng.normal(size=128) * 0.012).tolist() for _ in range(n)]  # ~0.17 apart: one person
+    ids = [("v1", views(a)), ("v2", views(b)), ("v2", views(a)), ("v3", views(a, 1)), ("v3", views(b)),
+           ("v4", views(c))]
+    g = cluster_people([v for _, v in ids], [r for r, _ in ids], 0.5)
+    assert g == [0, 1, 0, 0, 1, 2]  # A, B, a stranger; numbered in the order people first appear
+    g = cluster_people([views(a), views(a), views(a)], ["v1", "v5", "v5"], 0.5)  # v5: two IDs of A in one video
+    assert g[1] != g[2] and g[0] in (g[1], g[2])  # one of them joins v1's A, the other stays apart
+    assert cluster_people([], [], 0.5) == []
+
+
 def test_people_without_the_reid_extra_is_one_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "facetrack", "batch", str(tmp_path), "--out", str(tmp_path / "o"),
                         "--people", "--no-reid"], capture_output=True, text=True, cwd=ROOT)
