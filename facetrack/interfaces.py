@@ -64,3 +64,11 @@ class Analyser:
     def summary(self, people: dict[int, list]) -> dict:
         """``people``: person ID -> the states of their tracks (ended and live), in track order."""
         return {}
+
+    # the identification step's (``FaceTracker(identifier=...)``) part in a face changing at once (facetrack.cuts)
+    def doubt(self, state: Any, time_s: float) -> None:
+        """What is in the track's box changed all over since the last frame: look at who it is again."""
+
+    def changed(self, state: Any) -> bool:
+        """The track's face is someone else's now: the pipeline ends the track (the face starts a new one)."""
+        return False

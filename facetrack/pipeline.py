@@ -18,7 +18,7 @@ from pipnet_model.geometry import landmark_box as _points_box
 from pipnet_model.progress import Progress
 
 from .crop_policy import CropPolicy
-from .cuts import ShotCuts
+from .cuts import ShotCuts, face_changed
 from .detectors import DEFAULT_DETECTOR, Detector, create_detector, detect_boxes
 from .errors import FacetrackError
 from .interfaces import Analyser, Predictor, Smoother
@@ -211,6 +211,7 @@ class FaceTracker:
         self.shot_cuts = ShotCuts() if o.cuts else None
         self.cuts = 0         # shot cuts seen since the reset
         self._shot_start = 0  # the frame (counted as ``processed``) the current shot began at
+        self._prev_frame: np.ndarray | None = None  # the last frame, for faces that change at once (cuts on)
         self.index = self.start_index = start_index
         self.processed = 0  # frames updated since the reset (the detection cadence counts these)
         self.timings = {"detect": 0.0, "landmarks": 0.0, "track": 0.0, "smooth": 0.0}
@@ -228,8 +229,12 @@ class FaceTracker:
         if time_s is None:
             time_s = self.index / 30.0
         self.tracker.begin_frame(self.index)
-        if self.shot_cuts is not None and self.shot_cuts(frame):
-            self._cut()
+        if self.shot_cuts is not None:
+            if self.shot_cuts(frame):
+                self._cut()
+            elif self.identifier is not None and self._prev_frame is not None:
+                self._doubt_changed_faces(frame, time_s)
+            self._prev_frame = frame
         new = self._detect(frame, time_s) if self.schedule.due(self.processed, bool(self.faces)) else set()
         faces = [self.faces[t.track_id] for t in self.tracker.tracks]
         lms, confs = self._landmarks(frame, faces, new)
@@ -263,6 +268,14 @@ class FaceTracker:
         self._end(self.tracker.end_all())
         self.schedule.need = True
         self._shot_start = self.processed
+
+    def _doubt_changed_faces(self, frame: np.ndarray, time_s: float) -> None:
+        """A face whose box changed all over since the last frame may be another person now (a cut at the same
+        place): the identifier looks again (:meth:`facetrack.reid.ReIdentifier.doubt`); :meth:`_report` ends the
+        track when it is."""
+        for f in self.faces.values():
+            if f.person >= 0 and face_changed(self._prev_frame, frame, f.track.box):
+                self.identifier.doubt(f.seen, time_s)
 
     def _detect(self, frame: np.ndarray, time_s: float) -> set[int]:
         """Run the detector; associate its (adapted) boxes with the tracks; returns the new tracks' numbers (each
@@ -353,7 +366,7 @@ class FaceTracker:
         """The faces to report: tracks with landmarks this frame, confirmed (or in the video's first frames), each
         smoothed (its next crop led by the head's velocity), analysed and identified on its own FaceTrack."""
         t0 = time.perf_counter()
-        out = []
+        out, changed = [], []
         dt = time_s - self._prev_time if self._prev_time is not None else 0.0
         for f in sorted(self.faces.values(), key=lambda f: f.track.track_id):
             t = f.track
@@ -368,12 +381,19 @@ class FaceTracker:
                 face = analyse(face, st, frame, time_s)
             if self.identifier is not None:
                 face = self.identifier(face, f.seen, frame, time_s)
+                if self.identifier.changed(f.seen):
+                    changed.append(f)  # another person now: not reported under this ID; its track ends
+                    continue
             f.person = face.track_id
             f.frames += 1
             f.first_s = time_s if f.frames == 1 else f.first_s
             f.last_s = time_s
             self.tracker.report(t)
             out.append(face)
+        if changed:  # their faces start new tracks next frame, reported from their first frame as after a cut
+            self._end(self.tracker.end([f.track for f in changed]))
+            self.schedule.need = True
+            self._shot_start = self.processed + 1
         self.timings["smooth"] += time.perf_counter() - t0
         self._prev_time = time_s
         return out

@@ -160,6 +160,10 @@ class Tracker:
         """The video ended: every track ends (emits ``ended`` for the reported ones)."""
         return self._remove(list(self.tracks))
 
+    def end(self, tracks: list[Track]) -> list[Track]:
+        """These tracks end now (their face became someone else's: emits ``ended`` for the reported ones)."""
+        return self._remove(list(tracks))
+
     def update_with_detections(self, boxes: np.ndarray, scores: np.ndarray, new_min_score: float = 0.0,
                                reach: float = 0.0) -> list[Track]:
         """Match detections to tracks; a matched track keeps the box of its own landmarks while they are good

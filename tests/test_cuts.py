@@ -51,3 +51,29 @@ def test_a_track_does_not_run_across_a_cut_onto_another_person(tmp_path, detecto
     assert len(who) >= 5  # the two people, the third, the two again
     for tid, votes in who.items():
         assert sorted(votes.values())[:-1] == [] or sum(sorted(votes.values())[:-1]) <= 2, (tid, votes)
+
+
+def test_a_cut_to_another_person_at_the_same_place_gives_a_new_id(tmp_path, detector_model):
+    """A cut from A to B where only the face changes (a plain background, B where A was): no shot cut, but the
+    face's box changed all over at once, so the re-identifier looks again; B is not A, and B's rows carry a new ID
+    from the frame after the cut on."""
+    import pytest
+
+    from facetrack import reid, scenes
+    from facetrack.pipeline import TrackOptions, run
+    from facetrack.scoring import read_boxes
+    from facetrack.sinks import make_sink
+    if not reid.available():
+        pytest.skip("needs the reid extra (dlib-bin, face_recognition_models)")
+    pool = scenes.people(f"csv:{shared_path('data/ytf68/test.csv')}")
+    rich = [i for i, p in enumerate(pool) if len(p) >= 3]
+    clip = scenes.render_appearances([(0, 3, rich[0], 0, 0.5), (3, 6, rich[5], 0, 0.5)], pool, tmp_path / "ab.mp4")
+    out = tmp_path / "ab.csv"
+    s = run(str(clip), [make_sink("csv", out)], TrackOptions(device="cpu", detector_model=str(detector_model),
+                                                             reid=True), progress=False)
+    assert s["cuts"] == 0 and s["reid"]["changes"] == 1
+    ids = {f: {b[0] for b in faces} for f, faces in read_boxes(out).items()}
+    a, b = ids[10], ids[120]
+    assert len(a) == len(b) == 1 and a != b
+    assert all(ids[f] == a for f in range(75) if f in ids) and all(ids[f] == b for f in range(76, 150) if f in ids)
+    assert sum(f in ids for f in range(150)) >= 147  # the new track is reported from its first frame
