@@ -305,6 +305,16 @@ def _num_points(o: BatchOptions) -> int:
     return read_meta(resolve_model_path(o.track.model)).num_points
 
 
+def _final_spans(spans_by_chunk: list[dict[int, list]], mapping: list[dict[int, int]]) -> dict[int, list]:
+    """Each video-wide ID's first and last second and rows, from its chunks' (``mapping``: chunk ID -> video ID)."""
+    spans: dict[int, list] = {}
+    for k, chunk_spans in enumerate(spans_by_chunk):
+        for local, (t0, t1, n) in chunk_spans.items():
+            sp = spans.setdefault(mapping[k][local], [t0, t1, 0])
+            sp[0], sp[1], sp[2] = min(sp[0], t0), max(sp[1], t1), sp[2] + n
+    return spans
+
+
 class _FrameStep:
     """The frame rate of a chunked video from its records (frame numbers and seconds), first and last seen."""
 
@@ -335,11 +345,7 @@ def _link_identities(out: Path, rel: str, spans_by_chunk: list[dict[int, list[fl
             return None
         described = {(k, int(ident)): d for k, f in enumerate(files) for ident, d in json.loads(f.read_text()).items()}
         from .reid import link_across_chunks
-        spans: dict[int, list[float]] = {}
-        for k, chunk_spans in enumerate(spans_by_chunk):
-            for local, (t0, t1, _) in chunk_spans.items():
-                sp = spans.setdefault(mapping[k][local], [t0, t1])
-                sp[0], sp[1] = min(sp[0], t0), max(sp[1], t1)
+        spans = {i: sp[:2] for i, sp in _final_spans(spans_by_chunk, mapping).items()}
         views: dict[int, list] = {}
         seen: dict[int, float] = {}
         for (k, ident), d in described.items():
@@ -419,11 +425,7 @@ def _write_chunked_people(out: Path, rel: str, n_chunks: int, spans_by_chunk: li
     in time), its first and last second, seconds on screen (its rows over the frame rate) and its best picture of
     all its chunks'; the chunks' pictures are removed."""
     import shutil
-    spans: dict[int, list] = {}
-    for k, chunk_spans in enumerate(spans_by_chunk):
-        for local, (t0, t1, n) in chunk_spans.items():
-            sp = spans.setdefault(mapping[k][local], [t0, t1, 0])
-            sp[0], sp[1], sp[2] = min(sp[0], t0), max(sp[1], t1), sp[2] + n
+    spans = _final_spans(spans_by_chunk, mapping)
     views: dict[int, list] = {}
     best: dict[int, tuple[float, Path]] = {}
     for (k, local), d in sorted(described.items()):

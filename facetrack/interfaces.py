@@ -66,6 +66,11 @@ class Analyser:
         return {}
 
     # the identification step's (``FaceTracker(identifier=...)``) part in a face changing at once (facetrack.cuts)
+    def doubts(self, state: Any, time_s: float) -> bool:
+        """Whether it would look again at this track now if its face changed (the pipeline then compares the
+        face's box with the last frame's; False: no such look, and no comparison)."""
+        return False
+
     def doubt(self, state: Any, time_s: float) -> None:
         """What is in the track's box changed all over since the last frame: look at who it is again."""
 

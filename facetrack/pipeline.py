@@ -274,7 +274,8 @@ class FaceTracker:
         place): the identifier looks again (:meth:`facetrack.reid.ReIdentifier.doubt`); :meth:`_report` ends the
         track when it is."""
         for f in self.faces.values():
-            if f.person >= 0 and face_changed(self._prev_frame, frame, f.track.box):
+            if f.person >= 0 and self.identifier.doubts(f.seen, time_s) and \
+                    face_changed(self._prev_frame, frame, f.track.box):
                 self.identifier.doubt(f.seen, time_s)
 
     def _detect(self, frame: np.ndarray, time_s: float) -> set[int]:

@@ -89,7 +89,7 @@ class ReIdentifier(Analyser):
     def __init__(self, threshold: float = THRESHOLD, margin: float = MARGIN, memory_s: float = MEMORY_S,
                  refresh_s: float = 10.0, min_quality: float = 0.45, decide_s: float = 1.0, max_yaw: float = 53.0,
                  min_seen_s: float = MIN_SEEN_S, views: int = 3, tries: int = 3, retry_s: float = 0.25,
-                 changed: float = CHANGED):
+                 change_threshold: float = CHANGED):
         try:
             import dlib
         except ImportError:
@@ -108,7 +108,7 @@ class ReIdentifier(Analyser):
         # a later chunk of `batch --chunk-seconds`: people may come back from chunks this run never saw, so a young
         # track takes its looks even with nobody remembered here (the views go to the linking afterwards)
         self.unseen_past = False
-        self.changed_threshold = changed  # a doubted track's view this far from all its own: someone else (doubt)
+        self.change_threshold = change_threshold  # a doubted track's view this far from all its own: someone else
         self.reset()
 
     def reset(self) -> None:
@@ -134,11 +134,15 @@ class ReIdentifier(Analyser):
     def doubt(self, state: Seen, time_s: float, for_s: float = 1.0) -> None:
         """What is in the track's box changed all over at once (:func:`facetrack.cuts.face_changed`: a cut from one
         person to another at the same place, or a face that moved fast or was hidden): at its next good view within
-        ``for_s`` seconds it is described and compared with its own views; ``changed_threshold`` (0.75) or farther
+        ``for_s`` seconds it is described and compared with its own views; ``change_threshold`` (0.75) or farther
         from all of them, it is someone else (``changed``): the pipeline ends the track and the face starts a new
         one. At most one doubt a ``for_s`` per track (a face moving fast changes its box every frame)."""
-        if state.views is not None and time_s - state.doubted_at >= for_s:
+        if self.doubts(state, time_s, for_s):
             state.doubt_until, state.doubted_at = time_s + for_s, time_s
+
+    def doubts(self, state: Seen, time_s: float, for_s: float = 1.0) -> bool:
+        """A described track not looked at again in the last ``for_s`` seconds."""
+        return state.views is not None and time_s - state.doubted_at >= for_s
 
     def changed(self, state: Seen) -> bool:
         return state.changed
@@ -178,7 +182,7 @@ class ReIdentifier(Analyser):
         if good and s.views is not None and s.doubt_until >= time_s:
             desc = self.describe(frame, face.landmarks)
             s.doubt_until = float("nan")
-            if min(float(np.linalg.norm(desc - v)) for v in s.views) >= self.changed_threshold:
+            if min(float(np.linalg.norm(desc - v)) for v in s.views) >= self.change_threshold:
                 s.changed = True
                 self.changes += 1
                 face.track_id = s.identity
